@@ -1,0 +1,1 @@
+"""Pulse's runtime: Faust app, topics, agents, tables, CLI and notifiers."""
