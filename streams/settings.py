@@ -1,0 +1,57 @@
+"""Runtime settings (pydantic-settings). Environment variables win over defaults.
+
+`KAFKA_BOOTSTRAP` and `REDIS_URL` are read without prefix (they are shared with
+other tools); everything else is `PULSE_*`. When `KAFKA_BOOTSTRAP` / `REDIS_URL`
+are unset, the local stack's addresses are used (see `deploy/local`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_KAFKA_PORT = 19092
+LOCAL_REDIS_PORT = 16379
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str | None = Field(
+        default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "PULSE_KAFKA_BOOTSTRAP")
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "PULSE_REDIS_URL")
+    )
+    topic_prefix: str = "pulse."
+    data_dir: Path = Path(".pulse/data")
+    model: Path | None = None
+    web_port: int = 6066
+    partitions: int = 1
+    sweep_seconds: int = 86400
+    max_future_skew_seconds: float = 300.0
+
+    # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
+    stack_dir: Path = Path(".pulse")
+    kafka_port: int = LOCAL_KAFKA_PORT
+    kafka_controller_port: int = LOCAL_KAFKA_PORT + 1
+    redis_port: int = LOCAL_REDIS_PORT
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
