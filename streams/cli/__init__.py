@@ -5,7 +5,8 @@ shared groups below when `_register()` imports them:
 
 - `replay.py`  `pulse replay`, `pulse report`
 - `stack.py`   `pulse stack up|down|status|logs`
-- `stream.py`  `pulse worker`, `pulse produce`, `pulse alerts tail`, `pulse scores export`, `pulse bench stream`
+- `stream.py`  `pulse worker`, `pulse produce`, `pulse alerts tail`, `pulse scores export`,
+               `pulse bench stream`
 - `notify.py`  `pulse notifier`, `pulse alerts dlq ...`
 """
 

@@ -1,0 +1,43 @@
+"""Bands and hysteresis.
+
+Bands are ordered at_risk < red < yellow < green < thriving and handled as
+their index here; `BAND_NAMES[i]` is the name. With the default edges:
+s < 0 at_risk; 0 <= s <= 40 red; 40 < s <= 70 yellow; 70 < s <= 100 green;
+s > 100 thriving.
+"""
+
+from __future__ import annotations
+
+from scoring.model import BandsConfig
+
+BAND_NAMES: tuple[str, ...] = ("at_risk", "red", "yellow", "green", "thriving")
+AT_RISK, RED, YELLOW, GREEN, THRIVING = range(5)
+
+
+def base_band(s: float, b: BandsConfig) -> int:
+    """The band of score `s` without hysteresis."""
+    if s < b.at_risk_below:
+        return AT_RISK
+    if s <= b.red_max:
+        return RED
+    if s <= b.yellow_max:
+        return YELLOW
+    if s <= b.green_max:
+        return GREEN
+    return THRIVING
+
+
+def next_band(current: int | None, s: float, b: BandsConfig, h: float) -> int:
+    """The band after evaluating score `s` with current band `current`.
+
+    First evaluation (`current` None): `base(s)`. Otherwise, with
+    `base(s) != current`, the band becomes `base(s)` only if `base(s - h)` is
+    above `current` (moving up) or `base(s + h)` is below it (moving down);
+    otherwise it stays.
+    """
+    new = base_band(s, b)
+    if current is None or new == current:
+        return new
+    if base_band(s - h, b) > current or base_band(s + h, b) < current:
+        return new
+    return current
