@@ -39,10 +39,10 @@ def replay(
     try:
         m = load_model(model or get_settings().model)
     except ModelError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     if not events.is_file():
-        err.print(f"[red]error:[/red] {events}: no such file")
+        typer.echo(f"error: {events}: no such file", err=True)
         raise typer.Exit(2)
     show = sys.stderr.isatty() if progress is None else progress
     size = events.stat().st_size
