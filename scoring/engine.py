@@ -158,30 +158,35 @@ class Scorer:
         return "accepted"
 
     def _apply(self, ev: ScoredEvent, acct: Account, changes: list[Change]) -> Status:
-        clock = self.account_clock(acct)
+        clock = acct.clock
+        last_sweep = self.last_sweep
+        if last_sweep is not None and last_sweep > clock and acct.since_sweep < self.sweeps:
+            clock = last_sweep
         mid = ev.message_id
-        if mid is not None and acct.seen.seen(mid, clock, self.window_us):
+        if mid is not None and acct.seen.is_duplicate(mid, clock, self.window_us):
             return "duplicate"
         if self.rule.is_late(clock, ev.ts_us):
             if mid is not None:
-                acct.seen.record(mid, clock)
+                acct.seen.record(mid, clock, self.window_us)
                 self.dirty.add(ev.account)
             return "late"
-        acct.clock = max(clock, ev.ts_us)
+        acct.clock = clock if clock > ev.ts_us else ev.ts_us
         acct.since_sweep = self.sweeps
         self._accept(ev, acct, changes)
         return "accepted"
 
     def _accept(self, ev: ScoredEvent, acct: Account, changes: list[Change]) -> None:
         """Add an accepted event to an account whose clock is already moved."""
-        rule = self.rule
-        rule.add(acct.state, ev.ts_us, self.weights.get(ev.name, 0.0))  # type: ignore[arg-type]
-        rule.prune(acct.state, acct.clock)  # type: ignore[arg-type]
+        rule, st, account = self.rule, acct.state, ev.account
+        expiry = rule.expires_at(st)  # type: ignore[arg-type]
+        rule.add(st, ev.ts_us, self.weights.get(ev.name, 0.0))  # type: ignore[arg-type]
+        rule.prune(st, acct.clock)  # type: ignore[arg-type]
         if ev.message_id is not None:
-            acct.seen.record(ev.message_id, acct.clock)
-        self._watch_expiry(ev.account, acct)
-        self.dirty.add(ev.account)
-        self._evaluate(ev.account, acct, acct.clock, "event", changes)
+            acct.seen.record(ev.message_id, acct.clock, self.window_us)
+        if rule.expires_at(st) != expiry:  # type: ignore[arg-type]
+            self._watch_expiry(account, acct)
+        self.dirty.add(account)
+        self._evaluate(account, acct, acct.clock, "event", changes)
 
     def _evaluate(self, account: str, acct: Account, clock: int, cause: Cause,
                   changes: list[Change]) -> None:

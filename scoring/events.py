@@ -38,9 +38,6 @@ MAX_BATCH_BYTES = 512 * 1024
 SCORED_TYPES = frozenset({"track", "page", "screen"})
 EVENT_TYPES = SCORED_TYPES | {"identify", "group"}
 _PAGE_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
-_STRING_FIELDS = (("userId", "user_id"), ("anonymousId", "anonymous_id"),
-                  ("messageId", "message_id"), ("event", "name"))
-_OBJECT_FIELDS = ("context", "properties", "traits")
 _EMPTY: dict[str, Any] = {}
 
 
@@ -122,39 +119,47 @@ def _absent(v: Any) -> bool:
 
 def _opt_str(d: dict[str, Any], key: str) -> str | None:
     v = d.get(key)
-    if v is None or v == "":
+    if type(v) is str:
+        return v or None
+    if v is None:
         return None
-    if type(v) is not str:
-        raise _Invalid("bad_type", f"{key} must be a string, got {type(v).__name__}")
-    return v
+    raise _Invalid("bad_type", f"{key} must be a string, got {type(v).__name__}")
 
 
 def _opt_obj(d: dict[str, Any], key: str) -> dict[str, Any]:
     v = d.get(key)
+    if type(v) is dict:
+        return v
     if v is None or v == "":
         return _EMPTY
-    if type(v) is not dict:
-        raise _Invalid("bad_type", f"{key} must be an object, got {type(v).__name__}")
-    return v
+    raise _Invalid("bad_type", f"{key} must be an object, got {type(v).__name__}")
 
 
 def _build(d: dict[str, Any], now_us: int | None, skew_us: int) -> Event:
-    typ = d.get("type")
-    if _absent(typ):
-        raise _Invalid("missing_type", "type is required")
-    if type(typ) is not str:
-        raise _Invalid("bad_type", f"type must be a string, got {type(typ).__name__}")
-    if typ not in EVENT_TYPES:
+    g = d.get
+    typ = g("type")
+    if type(typ) is not str or typ not in EVENT_TYPES:
+        if _absent(typ):
+            raise _Invalid("missing_type", "type is required")
+        if type(typ) is not str:
+            raise _Invalid("bad_type", f"type must be a string, got {type(typ).__name__}")
         raise _Invalid("unknown_type", f"unknown type {typ[:40]!r}")
-    user_id, anonymous_id, message_id, name = (_opt_str(d, k) for k, _ in _STRING_FIELDS)
-    context, properties, traits = (_opt_obj(d, k) for k in _OBJECT_FIELDS)
-    _opt_str(context, "groupId")
-    _opt_str(properties, "accountId")
-    ts = d.get("timestamp")
-    if _absent(ts):
-        raise _Invalid("missing_timestamp", "timestamp is required")
+    user_id = _opt_str(d, "userId")
+    anonymous_id = _opt_str(d, "anonymousId")
+    message_id = _opt_str(d, "messageId")
+    name = _opt_str(d, "event")
+    context = _opt_obj(d, "context")
+    properties = _opt_obj(d, "properties")
+    traits = _opt_obj(d, "traits")
+    if context:
+        _opt_str(context, "groupId")
+    if properties:
+        _opt_str(properties, "accountId")
+    ts = g("timestamp")
     ts_us = parse_iso_us(ts) if type(ts) is str else None
     if ts_us is None:
+        if _absent(ts):
+            raise _Invalid("missing_timestamp", "timestamp is required")
         raise _Invalid("bad_timestamp", f"timestamp must be ISO-8601 with a zone: {str(ts)[:60]!r}")
     if now_us is not None and ts_us > now_us + skew_us:
         raise _Invalid("future_timestamp", f"timestamp {ts} is ahead of the wall clock")
