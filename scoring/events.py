@@ -26,8 +26,8 @@ Readings of DESIGN.md where its text is silent, written down here:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -35,15 +35,14 @@ from scoring.timefmt import parse_iso_us
 
 MAX_EVENT_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 512 * 1024
+_EMPTY: dict[str, Any] = {}  # shared "absent object"; never mutated
 SCORED_TYPES = frozenset({"track", "page", "screen"})
 EVENT_TYPES = SCORED_TYPES | {"identify", "group"}
 _PAGE_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
-_EMPTY: dict[str, Any] = {}
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One valid Segment call."""
+class Event(NamedTuple):
+    """One valid Segment call. (A NamedTuple: built several times faster than a frozen dataclass.)"""
 
     type: str
     ts_us: int
@@ -52,9 +51,9 @@ class Event:
     anonymous_id: str | None = None
     message_id: str | None = None
     group_id: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
-    traits: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = _EMPTY
+    properties: dict[str, Any] = _EMPTY
+    traits: dict[str, Any] = _EMPTY
 
     @property
     def scored(self) -> bool:
@@ -70,15 +69,14 @@ class Rejected:
     raw: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredEvent:
+class ScoredEvent(NamedTuple):
     """A scored event with its account resolved: what crosses the account-keyed topic."""
 
     account: str
     name: str
     ts_us: int
     message_id: str | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = _EMPTY
 
     def to_json(self) -> bytes:
         return orjson.dumps(
