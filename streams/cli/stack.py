@@ -1,0 +1,90 @@
+"""`pulse stack up|down|status|logs`: the local real Kafka + Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from streams import stack as st
+from streams.cli import app
+from streams.errors import StackError
+from streams.settings import get_settings
+
+stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) from Maven Central and Redis.",
+                        no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+out = Console()
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+def _table(rows: list[st.ServiceStatus]) -> Table:
+    t = Table("service", "address", "started by", "pid", "answering", "detail")
+    for r in rows:
+        t.add_row(r.name, r.address, "pulse stack" if r.managed else "env (external)",
+                  str(r.pid or "-"), "[green]yes[/green]" if r.answering else "[red]no[/red]", r.detail)
+    return t
+
+
+@stack_app.command("up")
+def up(
+    partitions: int = typer.Option(None, "--partitions", "-p", min=1,
+                                   help="Partitions of the standard topics (default: PULSE_PARTITIONS)."),
+    topics: bool = typer.Option(True, "--topics/--no-topics", help="Create events, events-dlq, alerts."),
+    timeout: float = typer.Option(120.0, help="Seconds to wait for readiness."),
+) -> None:
+    """Start Kafka and Redis (idempotent) and wait until both answer; create the standard topics."""
+    s = get_settings()
+    try:
+        rows = st.up(s, timeout=timeout)
+        if topics:
+            names = [s.topic(n) for n in st.STANDARD_TOPICS]
+            created = st.ensure_topics(s.bootstrap, names, partitions or s.partitions)
+            rows[0].detail += f"; topics created: {', '.join(created) or 'none (all exist)'}"
+    except StackError as exc:
+        _fail(exc)
+    out.print(_table(rows))
+
+
+@stack_app.command("down")
+def down() -> None:
+    """Stop the Kafka broker and Redis that `pulse stack up` started (by pid). Data is kept."""
+    try:
+        stopped = st.down(get_settings())
+    except StackError as exc:
+        _fail(exc)
+    out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing to stop")
+
+
+@stack_app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show both services: address, pid, whether they answer, Kafka's cluster id. Exit 1 if one is down."""
+    rows = st.status(get_settings())
+    if as_json:
+        typer.echo(json.dumps([r.__dict__ for r in rows]))
+    else:
+        out.print(_table(rows))
+    if not all(r.answering for r in rows):
+        raise typer.Exit(1)
+
+
+@stack_app.command("logs")
+def logs(
+    service: str = typer.Argument("kafka", help="kafka or redis"),
+    lines: int = typer.Option(50, "--lines", "-n"),
+    follow: bool = typer.Option(False, "--follow", "-f"),
+) -> None:
+    """Print the last lines of a service's log (use -f to follow)."""
+    if service not in ("kafka", "redis"):
+        _fail(StackError(f"unknown service {service!r}: use kafka or redis"))
+    log = st.paths_for(get_settings()).log_file(service)
+    if not log.exists():
+        _fail(StackError(f"no log yet at {log}: run `pulse stack up` first"))
+    subprocess.run(["tail", f"-n{lines}", *(["-f"] if follow else []), str(log)], check=False)
