@@ -1,0 +1,35 @@
+# The two commands of the README:
+#   make demo   the real local stack + worker + notifier + example telemetry, ending with alerts
+#   make test   the whole test suite against a real Kafka broker and Redis
+# Both set up what they need first (idempotent).
+
+BIN := .venv/bin
+TEST_CMD := $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+
+.PHONY: setup demo test lint stack-up stack-down bench clean-stack
+
+setup:
+	@bash scripts/bootstrap.sh
+
+demo: setup
+	@bash scripts/demo.sh
+
+test: setup
+	@$(BIN)/pulse stack up --no-topics >/dev/null
+	$(TEST_CMD)
+
+lint: setup
+	$(BIN)/ruff check scoring streams tests
+	$(BIN)/mypy scoring streams
+
+stack-up: setup
+	$(BIN)/pulse stack up
+
+stack-down:
+	$(BIN)/pulse stack down
+
+bench: setup
+	$(BIN)/python -m tests.bench.bench_replay
+
+clean-stack: stack-down
+	rm -rf .pulse/stack
