@@ -130,18 +130,24 @@ class Scorer:
         return acct.clock
 
     # -- events ---------------------------------------------------------------
-    def handle(self, ev: ScoredEvent) -> Outcome:
-        ts = ev.ts_us
-        changes: list[Change] = []
+    def advance_stream(self, ts: int, changes: list[Change]) -> None:
+        """Steps 1-2 for an event at `ts`: sweep the points it reaches, move the stream clock.
+
+        (The stream calls this alone for an event whose account already holds it after a crash.)
+        """
         if self.clock is None:
             self.clock = ts
             self.next_sweep = (ts // self.sweep_us + 1) * self.sweep_us
-        else:
-            assert self.next_sweep is not None
-            if ts >= self.next_sweep:
-                self._sweep_through(ts, changes)
-            if ts > self.clock:
-                self.clock = ts
+            return
+        assert self.next_sweep is not None
+        if ts >= self.next_sweep:
+            self._sweep_through(ts, changes)
+        if ts > self.clock:
+            self.clock = ts
+
+    def handle(self, ev: ScoredEvent) -> Outcome:
+        changes: list[Change] = []
+        self.advance_stream(ev.ts_us, changes)
         acct = self.accounts.get(ev.account)
         if acct is None:
             status = self._first_event(ev, changes)
