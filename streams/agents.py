@@ -1,0 +1,178 @@
+"""The two agents of the topology, each a few named steps over a batch of records.
+
+resolve (events, keyed by user)     parse -> route (group calls update the user table) ->
+                                    forward scored events keyed by account | dead-letter the rest
+score   (scored, keyed by account)  fold into the partition's state -> emit band changes ->
+                                    persist the changed accounts
+
+At-least-once with idempotent effects: Faust acknowledges a batch's source records only when
+the agent body returns, and commits offsets only after flushing the producer. Within a batch
+the outputs (forwarded events, dead letters, alerts) are awaited until the broker has them
+*before* the state is written, so a crash can repeat work but never lose it; repeated work
+is absorbed by `PartitionState` (offsets) and deterministic alert ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterator, MutableMapping
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event
+
+from scoring.engine import Change, Resolver
+from scoring.events import Event, Rejected, parse_message
+from streams.app import WorkerConfig
+from streams.partition_state import PartitionState, traits_record
+from streams.records import alert_from_change, dead_letter
+from streams.topics import TopicNames
+
+log = logging.getLogger("pulse.worker")
+
+
+def _focus(event: Any) -> None:
+    """Point Faust's "current event" at `event`: table writes go to its partition."""
+    _current_event.set(weakref.ref(event))
+
+
+class TableMapping(MutableMapping[str, str]):
+    """The user -> account Faust table seen as a str mapping, with a read cache."""
+
+    def __init__(self, table: Any, cache_size: int = 1_000_000) -> None:
+        self.table, self.cache_size = table, cache_size
+        self.cache: dict[str, str] = {}
+
+    def __getitem__(self, user: str) -> str:
+        hit = self.cache.get(user)
+        if hit is not None:
+            return hit
+        raw = self.table.get(user.encode())
+        if raw is None:
+            raise KeyError(user)
+        return self._remember(user, bytes(raw).decode())
+
+    def _remember(self, user: str, account: str) -> str:
+        if len(self.cache) >= self.cache_size:
+            self.cache.clear()
+        self.cache[user] = account
+        return account
+
+    def __setitem__(self, user: str, account: str) -> None:
+        self._remember(user, account)
+        self.table[user.encode()] = account.encode()
+
+    def __delitem__(self, user: str) -> None:
+        self.cache.pop(user, None)
+        del self.table[user.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k.decode() for k in self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics: dict[str, Any],
+                    users: Any, states: Any) -> None:
+    model, sweep = cfg.model, cfg.sweep_seconds
+    skew_us = int(cfg.settings.max_future_skew_seconds * 1_000_000)
+    partitions: dict[int, PartitionState] = {}
+    last_events: dict[int, Any] = {}
+    app.pulse_partitions = partitions  # type: ignore[attr-defined]  # for the web views
+
+    async def send_all(records: list[tuple[str, bytes | None, bytes]]) -> None:
+        producer = app.producer
+        futures = [await producer.send(topic, key, value, None, None, None)
+                   for topic, key, value in records]
+        if futures:
+            await asyncio.gather(*futures)
+
+    # -- resolve ---------------------------------------------------------------
+    @app.agent(topics["events"], concurrency=1, name="resolve")
+    async def resolve(stream: Any) -> None:
+        resolver = Resolver(TableMapping(users), account_traits={})
+        async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
+            out: list[tuple[str, bytes | None, bytes]] = []
+            now_us = time.time_ns() // 1000
+            now_iso = datetime.now(UTC).isoformat()
+            for event in batch:
+                _focus(event)
+                msg = event.message
+                for item in parse_message(msg.value or b"", now_us=now_us, max_future_skew_us=skew_us):
+                    routed = item if isinstance(item, Rejected) else resolver.route(item)
+                    if isinstance(routed, Rejected):
+                        out.append((names.dlq, msg.key, dead_letter(
+                            reason=routed.reason, detail=routed.detail, raw=msg.value or b"",
+                            topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                            key=msg.key, now_iso=now_iso)))
+                    elif routed is not None:
+                        out.append((names.scored, routed.account.encode(), routed.to_json()))
+                    elif isinstance(item, Event) and item.type == "group" and item.traits:
+                        assert item.group_id is not None
+                        out.append((names.scored, item.group_id.encode(),
+                                    traits_record(item.group_id, item.traits)))
+                resolver.account_traits.clear()
+            await send_all(out)
+
+    # -- score -----------------------------------------------------------------
+    def state_of(event: Any) -> PartitionState:
+        p = event.message.partition
+        st = partitions.get(p)
+        if st is None:
+            _focus(event)
+            st = partitions[p] = PartitionState.restore(p, model, sweep, states.items())
+            log.info("partition %d: restored %d accounts (stream clock %s)", p,
+                     len(st.scorer.accounts), st.scorer.clock)
+        return st
+
+    def alerts_for(st: PartitionState, changes: list[Change]) -> list[tuple[str, bytes | None, bytes]]:
+        return [(names.alerts, c.account.encode(),
+                 orjson.dumps(alert_from_change(c, traits=st.traits.get(c.account))))
+                for c in changes if c.from_band is not None]
+
+    def persist(touched: dict[int, Any]) -> None:
+        for p, event in touched.items():
+            _focus(event)
+            for key, value in partitions[p].take_writes():
+                states[key] = value
+
+    @app.agent(topics["scored"], concurrency=1, name="score")
+    async def score(stream: Any) -> None:
+        async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
+            out: list[tuple[str, bytes | None, bytes]] = []
+            touched: dict[int, Any] = {}
+            for event in batch:
+                st = state_of(event)
+                msg = event.message
+                out.extend(alerts_for(st, st.apply(msg.offset, msg.value or b"")))
+                touched[msg.partition] = event
+            await send_all(out)
+            last_events.update(touched)
+            persist(touched)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == names.scored:
+                partitions.pop(tp.partition, None)
+                last_events.pop(tp.partition, None)
+
+    if cfg.live:
+        @app.timer(interval=cfg.live_interval)  # type: ignore[untyped-decorator]
+        async def live_sweep() -> None:
+            now_us = time.time_ns() // 1000
+            for p, event in list(last_events.items()):
+                st = partitions.get(p)
+                if st is None:
+                    continue
+                changes: list[Change] = []
+                st.scorer.sweep_to(now_us, changes)
+                if changes:
+                    await send_all(alerts_for(st, changes))
+                    persist({p: event})

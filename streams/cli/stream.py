@@ -1,0 +1,109 @@
+"""`pulse worker`, `pulse produce`, `pulse alerts tail`, `pulse scores export`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+from scoring.errors import ModelError
+from scoring.model import Model, load_model
+from streams.cli import alerts_app, app, scores_app
+from streams.settings import get_settings
+
+err = Console(stderr=True)
+
+
+def _model(path: Path | None) -> Model:
+    try:
+        return load_model(path or get_settings().model)
+    except ModelError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def worker(
+    model: Path | None = typer.Option(None, "--model", "-m", help="Scoring model TOML."),
+    partitions: int = typer.Option(None, "--partitions", "-p", min=1,
+                                   help="Partitions of the pipeline's topics (default: PULSE_PARTITIONS)."),
+    live: bool = typer.Option(False, "--live", help="Also sweep on wall-clock ticks, so silence is "
+                              "noticed when no events arrive."),
+    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1, help="Sweep period (event time)."),
+    web_port: int = typer.Option(None, "--web-port", help="Web port (default: PULSE_WEB_PORT)."),
+    loglevel: str = typer.Option("info", "--loglevel"),
+) -> None:
+    """Run the streaming worker: events -> resolve -> scored -> score -> alerts."""
+    from faust.worker import Worker
+
+    from streams.app import WorkerConfig, build_app
+    from streams.topics import create_topics
+
+    s = get_settings()
+    m = _model(model)
+    n = partitions or s.partitions
+    create_topics(s, n)
+    cfg = WorkerConfig(settings=s, model=m, partitions=n, sweep_seconds=sweep_seconds, live=live,
+                       web_port=web_port or s.web_port, data_dir=s.data_dir)
+    faust_app = build_app(cfg)
+    logging.getLogger("pulse").setLevel(loglevel.upper())
+    Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+@app.command()
+def produce(
+    events: Path = typer.Argument(..., help="JSONL or .jsonl.gz, one event (or batch envelope) per line."),
+    topic: str = typer.Option(None, help="Topic (default: <prefix>events)."),
+    rate: float = typer.Option(None, help="Limit to this many events per second."),
+) -> None:
+    """Send a file of events to the events topic, keyed by userId / anonymousId."""
+    from streams.produce import produce_file
+
+    s = get_settings()
+    if not events.is_file():
+        typer.echo(f"error: {events}: no such file", err=True)
+        raise typer.Exit(2)
+    with Progress(TextColumn("produce"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[n]} events"),
+                  TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("produce", total=events.stat().st_size, n=0)
+        n = asyncio.run(produce_file(events, s.bootstrap, topic or s.topic("events"), rate=rate,
+                                     on_progress=lambda pos, k: bar.update(task, completed=pos, n=k)))
+    err.print(f"sent {n:,} events to {topic or s.topic('events')}")
+
+
+@alerts_app.command("tail")
+def alerts_tail(
+    from_beginning: bool = typer.Option(False, "--from-beginning", help="Start at the oldest alert."),
+    as_json: bool = typer.Option(False, "--json", help="Print each alert as one JSON line."),
+    idle_exit: float = typer.Option(None, "--idle-exit", help="Stop after this many quiet seconds."),
+    max_alerts: int = typer.Option(None, "--max", help="Stop after this many alerts."),
+) -> None:
+    """Print alerts as they arrive on the alerts topic."""
+    from streams.alerts import pretty, tail
+
+    s = get_settings()
+
+    def emit(value: bytes) -> None:
+        typer.echo(value.decode() if as_json else pretty(value))
+
+    n = asyncio.run(tail(s.bootstrap, s.topic("alerts"), from_beginning=from_beginning,
+                         idle_exit=idle_exit, emit=emit, max_alerts=max_alerts))
+    err.print(f"{n} alert(s)")
+
+
+@scores_app.command("export")
+def scores_export(
+    out: Path = typer.Argument(..., help="Output file (replay's scores.jsonl format)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help="The worker's scoring model."),
+    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1),
+) -> None:
+    """Every account's score and band as of its partition's clock (no running worker needed)."""
+    from streams.export import export_scores
+
+    n = asyncio.run(export_scores(get_settings(), _model(model), sweep_seconds, out))
+    err.print(f"wrote {n:,} accounts to {out}")

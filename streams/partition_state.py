@@ -1,0 +1,109 @@
+"""The score agent's state for one partition of the account-keyed `scored` topic.
+
+It wraps the pure core's `Scorer` (one per partition, so the sweep runs per partition exactly
+as in `pulse replay`) with what the runtime needs for at-least-once delivery with idempotent
+effects:
+
+- `last_offset`: the last `scored` offset folded into the partition's meta state;
+- per account, the offset of the last event applied to it: after a crash, a redelivered event
+  that its account already holds only moves the stream clock (and sweeps), it is not counted
+  twice; sweeps and dedup records are idempotent by themselves;
+- account traits from `group` calls (for alerts).
+
+Table layout (one RocksDB table, raw bytes, changelog partition = source partition):
+    key account          -> orjson [partition, offset, account_state, traits]
+    key "\\x00meta:<p>"  -> orjson {"p", "offset", "scorer": Scorer.dump_meta()}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from scoring.engine import Change, Scorer
+from scoring.events import ScoredEvent
+from scoring.model import Model
+
+META_PREFIX = b"\x00meta:"
+
+
+def meta_key(partition: int) -> bytes:
+    return META_PREFIX + str(partition).encode()
+
+
+def traits_record(account: str, traits: dict[str, Any]) -> bytes:
+    """A `scored`-topic record carrying account traits (not an event: it moves no clock)."""
+    return orjson.dumps({"k": "traits", "a": account, "t": traits})
+
+
+class PartitionState:
+    def __init__(self, partition: int, model: Model, sweep_seconds: int) -> None:
+        self.partition = partition
+        self.scorer = Scorer(model, sweep_seconds)
+        self.last_offset = -1
+        self.offsets: dict[str, int] = {}
+        self.traits: dict[str, dict[str, Any]] = {}
+        self._dirty: set[str] = set()
+
+    @classmethod
+    def restore(cls, partition: int, model: Model, sweep_seconds: int,
+                items: Iterable[tuple[bytes, bytes]]) -> PartitionState:
+        """Rebuild from the table's (key, value) pairs; pairs of other partitions are skipped."""
+        st = cls(partition, model, sweep_seconds)
+        meta: dict[str, Any] | None = None
+        accounts: dict[str, list[Any]] = {}
+        mine = meta_key(partition)
+        for key, value in items:
+            if key.startswith(META_PREFIX):
+                if key == mine:
+                    meta = orjson.loads(value)
+                continue
+            p, offset, state, traits = orjson.loads(value)
+            if p != partition:
+                continue
+            account = key.decode()
+            st.offsets[account] = offset
+            if state is not None:
+                accounts[account] = state
+            if traits:
+                st.traits[account] = traits
+        st.scorer.load(meta["scorer"] if meta else None, accounts)
+        st.last_offset = meta["offset"] if meta else -1
+        return st
+
+    def apply(self, offset: int, value: bytes) -> list[Change]:
+        """Fold one `scored` record in; returns the band changes it caused (sweeps first)."""
+        if offset <= self.last_offset:
+            return []
+        self.last_offset = offset
+        d = orjson.loads(value)
+        if d.get("k") == "traits":
+            account = d["a"]
+            self.traits[account] = {**self.traits.get(account, {}), **d["t"]}
+            self._dirty.add(account)
+            return []
+        ev = ScoredEvent(d["a"], d["n"], d["t"], d["m"], d["p"] or {})
+        if offset <= self.offsets.get(ev.account, -1):  # redelivered, already applied before a crash
+            changes: list[Change] = []
+            self.scorer.advance_stream(ev.ts_us, changes)
+            return changes
+        outcome = self.scorer.handle(ev)
+        self.offsets[ev.account] = offset
+        return outcome.changes
+
+    def take_writes(self) -> list[tuple[bytes, bytes]]:
+        """The (key, value) pairs to persist after a batch: changed accounts, then the meta."""
+        dirty = self.scorer.take_dirty() | self._dirty
+        self._dirty = set()
+        accounts = self.scorer.accounts
+        writes = []
+        for account in sorted(dirty):
+            acct = accounts.get(account)
+            writes.append((account.encode(), orjson.dumps([
+                self.partition, self.offsets.get(account, -1), acct.dump() if acct else None,
+                self.traits.get(account)])))
+        writes.append((meta_key(self.partition), orjson.dumps(
+            {"p": self.partition, "offset": self.last_offset, "scorer": self.scorer.dump_meta()})))
+        return writes
