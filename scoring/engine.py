@@ -145,6 +145,12 @@ class Scorer:
         if ts > self.clock:
             self.clock = ts
 
+    def sweep_to(self, now_us: int, changes: list[Change]) -> None:
+        """Sweep the points up to `now_us` without moving the stream clock (a live worker's
+        wall-clock tick, so silence is noticed when no events arrive)."""
+        if self.next_sweep is not None and now_us >= self.next_sweep:
+            self._sweep_through(now_us, changes)
+
     def handle(self, ev: ScoredEvent) -> Outcome:
         changes: list[Change] = []
         self.advance_stream(ev.ts_us, changes)
