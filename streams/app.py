@@ -39,12 +39,14 @@ class WorkerConfig:
 
 def build_app(cfg: WorkerConfig) -> faust.App:
     s = cfg.settings
+    datadir = cfg.data_dir / f"{s.topic_prefix}worker"  # one RocksDB folder per app id
+    datadir.mkdir(parents=True, exist_ok=True)
     brokers = ";".join(f"kafka://{b.strip()}" for b in s.bootstrap.split(","))
     app = faust.App(
         f"{s.topic_prefix}worker",
         broker=brokers,
         store="rocksdb://",
-        datadir=str(cfg.data_dir),
+        datadir=str(datadir),
         topic_partitions=cfg.partitions,
         topic_allow_declare=True,
         topic_disable_leader=True,

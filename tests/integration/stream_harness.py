@@ -1,0 +1,138 @@
+"""Run the real worker as a subprocess against the real broker, and the pure core beside it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scoring.engine import Change, Resolver, Scorer
+from scoring.events import Rejected, parse_message
+from scoring.model import Model
+from streams.alerts import tail
+from streams.export import export_scores
+from streams.lag import wait_caught_up
+from streams.produce import produce_file
+from streams.records import alert_from_change
+from streams.settings import Settings
+from streams.topics import create_topics
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Pipeline:
+    """One isolated pipeline: its own topic prefix, data dir and web port."""
+
+    bootstrap: str
+    tmp: Path
+    partitions: int = 1
+    model_path: Path | None = None
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(kafka_bootstrap=self.bootstrap, topic_prefix=self.prefix,
+                        data_dir=self.tmp / "data")
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "PULSE_TOPIC_PREFIX": self.prefix,
+                "PULSE_DATA_DIR": str(self.tmp / "data")}
+
+    def start(self) -> None:
+        create_topics(self.settings, self.partitions)  # before anything is produced
+        args = [sys.executable, "-m", "streams.cli", "worker", "--partitions", str(self.partitions),
+                "--web-port", str(free_port()), "--loglevel", "warning"]
+        if self.model_path:
+            args += ["--model", str(self.model_path)]
+        log = (self.tmp / "worker.log").open("ab")
+        self.proc = subprocess.Popen(args, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def produce(self, path: Path) -> int:
+        create_topics(self.settings, self.partitions)
+        return asyncio.run(produce_file(path, self.bootstrap, self.settings.topic("events")))
+
+    def wait_caught_up(self, timeout: float = 240.0, settle: float = 1.5) -> None:
+        s = self.settings
+        assert self.proc is not None and self.proc.poll() is None, self.log_tail()
+        asyncio.run(wait_caught_up(self.bootstrap, f"{self.prefix}worker",
+                                   [s.topic("events"), s.topic("scored")], timeout=timeout, settle=settle))
+
+    def alerts(self) -> list[dict[str, Any]]:
+        got: list[bytes] = []
+        asyncio.run(tail(self.bootstrap, self.settings.topic("alerts"), from_beginning=True,
+                         idle_exit=3.0, emit=got.append))
+        return [orjson.loads(v) for v in got]
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        got: list[bytes] = []
+        asyncio.run(tail(self.bootstrap, self.settings.topic("events-dlq"), from_beginning=True,
+                         idle_exit=3.0, emit=got.append))
+        return [orjson.loads(v) for v in got]
+
+    def export(self, model: Model) -> list[dict[str, Any]]:
+        out = self.tmp / f"scores-{uuid.uuid4().hex[:6]}.jsonl"
+        asyncio.run(export_scores(self.settings, model, 86400, out))
+        return [orjson.loads(x) for x in out.read_bytes().splitlines()]
+
+    def log_tail(self) -> str:
+        p = self.tmp / "worker.log"
+        return p.read_text(errors="replace")[-3000:] if p.exists() else ""
+
+
+def core_run(path: Path, model: Model) -> tuple[list[dict[str, Any]], list[Change], list[Change]]:
+    """The pure core over a file, as replay runs it: final scores, all changes, end-advance changes."""
+    resolver, scorer = Resolver(), Scorer(model)
+    changes: list[Change] = []
+    for line in path.read_bytes().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        for item in parse_message(line):
+            routed = item if isinstance(item, Rejected) else resolver.route(item)
+            if routed is None or isinstance(routed, Rejected):
+                continue
+            changes.extend(scorer.handle(routed).changes)
+    end = scorer.finish()
+    scores = [{"account": a, "score": s, "band": b} for a, s, b in scorer.scores()]
+    return scores, changes, end
+
+
+def expected_alerts(changes: list[Change]) -> list[dict[str, Any]]:
+    return [alert_from_change(c) for c in changes if c.from_band is not None]
+
+
+def per_account(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        out.setdefault(r["account"], []).append(tuple(
+            round(r[k], 9) if isinstance(r[k], float) else r[k] for k in keys))
+    return out
