@@ -136,8 +136,9 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
     p = pipeline()
     p.produce(events)  # all in before the worker starts: it is killed while catching up
     p.start()
-    from streams.lag import group_lag
     import asyncio
+
+    from streams.lag import group_lag
 
     s = p.settings
     deadline = time.monotonic() + 120
