@@ -1,38 +1,30 @@
 #!/usr/bin/env bash
-# `make demo`: the real local stack, then Pulse end to end on examples/demo.jsonl.
+# `make demo`: the real local stack, then Pulse end to end on examples/demo.jsonl:
+# backtest with replay, then the streaming worker on Kafka, ending with the alerts it raised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=.venv/bin/pulse
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+export PULSE_TOPIC_PREFIX="demo.$(date +%s)."   # a fresh pipeline every run
+export PULSE_DATA_DIR=.pulse/demo/data
+mkdir -p .pulse/demo
 
-say "stack: Apache Kafka (KRaft) + Redis on loopback"
-$P stack up
+say "1. stack: Apache Kafka (KRaft) + Redis on loopback"
+$P stack up --no-topics
 
-say "backtest: pulse replay examples/demo.jsonl (pure core, no Kafka)"
+say "2. backtest: pulse replay examples/demo.jsonl (pure core, no Kafka)"
 $P replay examples/demo.jsonl --out .pulse/demo/replay
-echo "band changes (from replay):"; cat .pulse/demo/replay/changes.jsonl
+echo "final scores:"; cat .pulse/demo/replay/scores.jsonl
 
-say "through the broker: events in, read back"
-.venv/bin/python - <<'PY'
-import asyncio, orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from streams.settings import get_settings
-s = get_settings(); topic = s.topic("events")
-async def main():
-    lines = open("examples/demo.jsonl", "rb").read().splitlines()[:5]
-    p = AIOKafkaProducer(bootstrap_servers=s.bootstrap); await p.start()
-    for line in lines:
-        await p.send_and_wait(topic, line)
-    await p.stop()
-    c = AIOKafkaConsumer(topic, bootstrap_servers=s.bootstrap, auto_offset_reset="latest")
-    await c.start()
-    end = (await c.end_offsets(list(c.assignment()))) if c.assignment() else {}
-    for tp, off in end.items():
-        c.seek(tp, max(0, off - len(lines)))
-    got = await c.getmany(timeout_ms=5000)
-    for recs in got.values():
-        for r in recs:
-            print(f"{r.topic}[{r.partition}]@{r.offset}: {r.value[:100].decode()}")
-    await c.stop()
-asyncio.run(main())
-PY
+say "3. stream: worker on Kafka (topics ${PULSE_TOPIC_PREFIX}*)"
+$P worker --loglevel warning > .pulse/demo/worker.log 2>&1 &
+worker=$!
+trap 'kill $worker 2>/dev/null || true; wait $worker 2>/dev/null || true' EXIT
+$P produce examples/demo.jsonl
+
+say "4. alerts raised by the worker (band changes; globex goes silent and the sweep drops it)"
+$P alerts tail --from-beginning --idle-exit 15
+
+say "5. state: pulse scores export (from the worker's changelog)"
+$P scores export .pulse/demo/scores.jsonl && cat .pulse/demo/scores.jsonl
+echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; worker log: .pulse/demo/worker.log"

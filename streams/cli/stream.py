@@ -63,11 +63,13 @@ def produce(
 ) -> None:
     """Send a file of events to the events topic, keyed by userId / anonymousId."""
     from streams.produce import produce_file
+    from streams.stack import ensure_topics
 
     s = get_settings()
     if not events.is_file():
         typer.echo(f"error: {events}: no such file", err=True)
         raise typer.Exit(2)
+    ensure_topics(s.bootstrap, [topic or s.topic("events")], s.partitions)  # no-op when it exists
     with Progress(TextColumn("produce"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[n]} events"),
                   TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("produce", total=events.stat().st_size, n=0)
