@@ -78,11 +78,12 @@ class ScoredEvent(NamedTuple):
     message_id: str | None = None
     properties: dict[str, Any] = _EMPTY
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"a": self.account, "n": self.name, "t": self.ts_us, "m": self.message_id,
+                "p": self.properties or None}
+
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {"a": self.account, "n": self.name, "t": self.ts_us, "m": self.message_id,
-             "p": self.properties or None}
-        )
+        return orjson.dumps(self.to_dict())
 
     @classmethod
     def from_json(cls, data: bytes) -> ScoredEvent:

@@ -24,12 +24,13 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
 from scoring.engine import Change, Resolver
 from scoring.events import Event, Rejected, parse_message
 from streams.app import WorkerConfig
-from streams.partition_state import PartitionState, traits_record
+from streams.partition_state import PartitionState, traits_item
 from streams.records import alert_from_change, dead_letter
 from streams.topics import TopicNames
 
@@ -86,19 +87,35 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
     last_events: dict[int, Any] = {}
     app.pulse_partitions = partitions  # type: ignore[attr-defined]  # for the web views
 
-    async def send_all(records: list[tuple[str, bytes | None, bytes]]) -> None:
+    async def send_all(records: list[tuple[str, bytes | None, bytes]],
+                       to_partitions: list[tuple[str, int, bytes]] | None = None) -> None:
+        """Send, then wait until the broker has every record (before state is written)."""
         producer = app.producer
         futures = [await producer.send(topic, key, value, None, None, None)
                    for topic, key, value in records]
+        for topic, partition, value in to_partitions or ():
+            futures.append(await producer.send(topic, None, value, partition, None, None))
         if futures:
             await asyncio.gather(*futures)
 
     # -- resolve ---------------------------------------------------------------
+    partition_cache: dict[str, int] = {}
+
+    def partition_of(account: str) -> int:
+        """The `scored` partition of an account: Kafka's default (murmur2) partitioner."""
+        p = partition_cache.get(account)
+        if p is None:
+            if len(partition_cache) > 2_000_000:
+                partition_cache.clear()
+            p = partition_cache[account] = (murmur2(account.encode()) & 0x7FFFFFFF) % cfg.partitions
+        return p
+
     @app.agent(topics["events"], concurrency=1, name="resolve")
     async def resolve(stream: Any) -> None:
         resolver = Resolver(TableMapping(users), account_traits={})
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
-            out: list[tuple[str, bytes | None, bytes]] = []
+            dead: list[tuple[str, bytes | None, bytes]] = []
+            scored: dict[int, list[dict[str, Any]]] = {}
             now_us = time.time_ns() // 1000
             now_iso = datetime.now(UTC).isoformat()
             for event in batch:
@@ -107,18 +124,18 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                 for item in parse_message(msg.value or b"", now_us=now_us, max_future_skew_us=skew_us):
                     routed = item if isinstance(item, Rejected) else resolver.route(item)
                     if isinstance(routed, Rejected):
-                        out.append((names.dlq, msg.key, dead_letter(
+                        dead.append((names.dlq, msg.key, dead_letter(
                             reason=routed.reason, detail=routed.detail, raw=msg.value or b"",
                             topic=msg.topic, partition=msg.partition, offset=msg.offset,
                             key=msg.key, now_iso=now_iso)))
                     elif routed is not None:
-                        out.append((names.scored, routed.account.encode(), routed.to_json()))
+                        scored.setdefault(partition_of(routed.account), []).append(routed.to_dict())
                     elif isinstance(item, Event) and item.type == "group" and item.traits:
                         assert item.group_id is not None
-                        out.append((names.scored, item.group_id.encode(),
-                                    traits_record(item.group_id, item.traits)))
+                        scored.setdefault(partition_of(item.group_id), []).append(
+                            traits_item(item.group_id, item.traits))
                 resolver.account_traits.clear()
-            await send_all(out)
+            await send_all(dead, [(names.scored, p, orjson.dumps(items)) for p, items in scored.items()])
 
     # -- score -----------------------------------------------------------------
     def state_of(event: Any) -> PartitionState:

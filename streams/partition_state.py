@@ -1,11 +1,15 @@
 """The score agent's state for one partition of the account-keyed `scored` topic.
 
+A `scored` record holds a list of items, in order: scored events (`ScoredEvent.to_json` form)
+and account traits; the resolve agent batches them per target partition, so per-record costs
+are paid once per batch. An item's position is `offset * 2**20 + index`.
+
 It wraps the pure core's `Scorer` (one per partition, so the sweep runs per partition exactly
 as in `pulse replay`) with what the runtime needs for at-least-once delivery with idempotent
 effects:
 
-- `last_offset`: the last `scored` offset folded into the partition's meta state;
-- per account, the offset of the last event applied to it: after a crash, a redelivered event
+- `last_offset`: the position of the last `scored` item folded into the partition's meta state;
+- per account, the position of the last event applied to it: after a crash, a redelivered event
   that its account already holds only moves the stream clock (and sweeps), it is not counted
   twice; sweeps and dedup records are idempotent by themselves;
 - account traits from `group` calls (for alerts).
@@ -33,9 +37,12 @@ def meta_key(partition: int) -> bytes:
     return META_PREFIX + str(partition).encode()
 
 
-def traits_record(account: str, traits: dict[str, Any]) -> bytes:
-    """A `scored`-topic record carrying account traits (not an event: it moves no clock)."""
-    return orjson.dumps({"k": "traits", "a": account, "t": traits})
+ITEMS_PER_RECORD = 1 << 20
+
+
+def traits_item(account: str, traits: dict[str, Any]) -> dict[str, Any]:
+    """A `scored` item carrying account traits (not an event: it moves no clock)."""
+    return {"k": "traits", "a": account, "t": traits}
 
 
 class PartitionState:
@@ -75,23 +82,28 @@ class PartitionState:
 
     def apply(self, offset: int, value: bytes) -> list[Change]:
         """Fold one `scored` record in; returns the band changes it caused (sweeps first)."""
-        if offset <= self.last_offset:
-            return []
-        self.last_offset = offset
-        d = orjson.loads(value)
+        items = orjson.loads(value)
+        changes: list[Change] = []
+        base = offset * ITEMS_PER_RECORD
+        for i, item in enumerate(items if isinstance(items, list) else [items]):
+            self._apply_item(base + i, item, changes)
+        return changes
+
+    def _apply_item(self, pos: int, d: dict[str, Any], changes: list[Change]) -> None:
+        if pos <= self.last_offset:
+            return
+        self.last_offset = pos
         if d.get("k") == "traits":
             account = d["a"]
             self.traits[account] = {**self.traits.get(account, {}), **d["t"]}
             self._dirty.add(account)
-            return []
+            return
         ev = ScoredEvent(d["a"], d["n"], d["t"], d["m"], d["p"] or {})
-        if offset <= self.offsets.get(ev.account, -1):  # redelivered, already applied before a crash
-            changes: list[Change] = []
+        if pos <= self.offsets.get(ev.account, -1):  # redelivered, already applied before a crash
             self.scorer.advance_stream(ev.ts_us, changes)
-            return changes
-        outcome = self.scorer.handle(ev)
-        self.offsets[ev.account] = offset
-        return outcome.changes
+            return
+        changes.extend(self.scorer.handle(ev).changes)
+        self.offsets[ev.account] = pos
 
     def take_writes(self) -> list[tuple[bytes, bytes]]:
         """The (key, value) pairs to persist after a batch: changed accounts, then the meta."""

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from scoring.errors import ModelError
 from scoring.model import Model, load_model
-from streams.cli import alerts_app, app, scores_app
+from streams.cli import alerts_app, app, bench_app, scores_app
 from streams.settings import get_settings
 
 err = Console(stderr=True)
@@ -109,3 +109,21 @@ def scores_export(
 
     n = asyncio.run(export_scores(get_settings(), _model(model), sweep_seconds, out))
     err.print(f"wrote {n:,} accounts to {out}")
+
+
+@bench_app.command("stream")
+def bench_stream(
+    events: int = typer.Option(200_000, help="Generated events (1,000,000 for the full figure)."),
+    accounts: int = typer.Option(20_000, help="Accounts in the generated telemetry."),
+    partitions: int = typer.Option(1, help="Partitions of the pipeline's topics."),
+    envelopes: bool = typer.Option(False, help="Send half of the events in batch envelopes."),
+    latency_rate: float = typer.Option(5000, help="Events/s during the latency phase."),
+    latency_seconds: float = typer.Option(20, help="Length of the latency phase (0: skip)."),
+) -> None:
+    """Time the Pulse pipeline against a plain aiokafka loop on the same broker; print JSON."""
+    import json
+
+    from streams.bench import run
+
+    typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
+                              latency_seconds, envelopes=envelopes), indent=2))

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from scoring.model import load_model, parse_model
-from tests.bench.gen_telemetry import Config, generate, write
+from streams.telemetry import Config, generate, write
 from tests.integration.stream_harness import Pipeline, core_run, expected_alerts, per_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

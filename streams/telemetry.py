@@ -1,6 +1,6 @@
 """Deterministic generator of realistic Segment telemetry for tests and benchmarks.
 
-    python -m tests.bench.gen_telemetry --events 1000000 --accounts 10000 --seed 7 --out ev.jsonl.gz
+    python -m streams.telemetry --events 1000000 --accounts 10000 --seed 7 --out ev.jsonl.gz
 
 Accounts follow one of five profiles (steady, declining, churned -> goes silent, growing,
 power user), have 1-4 users (a share are B2C users with no account), and send track / page /
@@ -40,7 +40,8 @@ BAD_LINES = [
     b'{"type": "track", "event": "Login", "timestamp": "2026-08-02T10:00:00Z"}',
     b'{"batch": "nope"}',
     b'[1, 2, 3]',
-    b'{"type": "track", "event": "Login", "userId": "u-x", "context": "ctx", "timestamp": "2026-08-02T10:00:00Z"}',
+    b'{"type": "track", "event": "Login", "userId": "u-x", "context": "ctx", '
+    b'"timestamp": "2026-08-02T10:00:00Z"}',
 ]
 
 
@@ -204,7 +205,7 @@ def _poisson(rnd: random.Random, lam: float) -> int:
 def write(cfg: Config, out: Path, progress: bool = False) -> int:
     n = 0
     opener = gzip.open if out.suffix == ".gz" else open
-    with opener(out, "wb") as f:  # type: ignore[operator]
+    with opener(out, "wb") as f:
         for line in generate(cfg):
             f.write(line + b"\n")
             n += 1
