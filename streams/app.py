@@ -32,7 +32,7 @@ class WorkerConfig:
     live: bool = False
     live_interval: float = 5.0
     batch_size: int = 5000
-    batch_within: float = 0.05
+    batch_within: float = 0.25
     web_port: int = 6066
     data_dir: Path = Path(".pulse/data")
 

@@ -52,6 +52,12 @@ def worker(
                        web_port=web_port or s.web_port, data_dir=s.data_dir)
     faust_app = build_app(cfg)
     logging.getLogger("pulse").setLevel(loglevel.upper())
+    try:
+        import uvloop
+
+        uvloop.install()  # a faster event loop: the worker is bound by per-record asyncio work
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
+        pass
     Worker(faust_app, loglevel=loglevel, quiet=True).execute_from_commandline()
 
 

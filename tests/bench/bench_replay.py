@@ -1,0 +1,78 @@
+"""Replay benchmark: `pulse replay` on generated telemetry, timed as a whole process.
+
+    python -m tests.bench.bench_replay [--events 1000000 --accounts 10000]
+
+Prints JSON: for the window and the decay model, scored events/s and the child's peak RSS; then
+the same window replay on (events/5, same accounts) and (events, 5x accounts) to show that memory
+follows accounts, not events. Files are generated once (deterministic) and cached in /tmp.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from streams.telemetry import Config, write
+
+MODELS = {
+    "window": "[score]\nmode = 'window'\nwindow_days = 30\nhysteresis = 2.0\n",
+    "decay": "[score]\nmode = 'decay'\nhalf_life_days = 14\nhysteresis = 2.0\n",
+}
+WEIGHTS = ("[weights]\n'Login' = 1\n'Feature Used' = 0.5\n'Report Exported' = 5\n'Teammate Invited' = 10\n"
+           "'Support Ticket Opened' = -3\n'Page Viewed' = 0.5\n")
+
+
+def data_file(events: int, accounts: int) -> Path:
+    path = Path(tempfile.gettempdir()) / f"pulse-bench-{events}-{accounts}.jsonl"
+    if not path.exists():
+        write(Config(events=events, accounts=accounts, seed=1), path, progress=True)
+    return path
+
+
+def replay_once(events: Path, model: str, work: Path) -> dict[str, object]:
+    model_path = work / "model.toml"
+    model_path.write_text(MODELS[model] + WEIGHTS)
+    out = work / f"out-{model}"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(events), "--model", str(model_path),
+                    "--out", str(out), "--no-progress"], check=True, capture_output=True)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    scored = summary["accepted"] + summary["duplicate"] + summary["late"]
+    return {"model": model, "file": events.name, "scored_events": scored, "invalid": summary["invalid"],
+            "accounts": summary["accounts"], "wall_s": round(wall, 2),
+            "cpu_s": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+            "scored_events_per_s": round(scored / wall),
+            "peak_rss_mb_max_so_far": round(after.ru_maxrss / 1024, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--accounts", type=int, default=10_000)
+    a = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="pulse-replay-bench-"))
+    results = []
+    # smallest first, so each child's peak RSS (ru_maxrss is a running max) is its own
+    for events, accounts, models in ((a.events // 5, a.accounts, ["window"]),
+                                     (a.events, a.accounts, ["window", "decay"]),
+                                     (a.events, a.accounts * 5, ["window"])):
+        path = data_file(events, accounts)
+        for m in models:
+            results.append(replay_once(path, m, work))
+            print(json.dumps(results[-1]), file=sys.stderr)
+    print(json.dumps({"bench": "replay", "machine_cores": 2, "runs": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
