@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -219,11 +220,16 @@ async def _describe_cluster(bootstrap: str) -> str:
 
 
 def kafka_cluster_id(bootstrap: str, timeout: float = 5.0) -> str | None:
-    """The cluster id if a broker answers a metadata request, else None."""
+    """The cluster id if a broker answers a metadata request, else None (quietly: it polls)."""
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
     try:
         return asyncio.run(asyncio.wait_for(_describe_cluster(bootstrap), timeout))
     except Exception:
         return None
+    finally:
+        client_log.setLevel(level)
 
 
 def wait_kafka(bootstrap: str, timeout: float = 90.0, pid_check: tuple[StackPaths, int] | None = None
