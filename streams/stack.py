@@ -19,6 +19,7 @@ import base64
 import contextlib
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -159,7 +160,8 @@ def ensure_jars(p: StackPaths) -> Path:
     log = p.root / "stack" / "mvn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        rc = subprocess.run([mvn, "-q", "-B", "-f", str(DEPLOY_LOCAL / "pom.xml"),
+        extra = shlex.split(os.environ.get("PULSE_MAVEN_ARGS", ""))  # e.g. "-s mirror-settings.xml"
+        rc = subprocess.run([mvn, "-q", "-B", *extra, "-f", str(DEPLOY_LOCAL / "pom.xml"),
                              "dependency:copy-dependencies", f"-DoutputDirectory={p.jars}"],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
     if rc != 0 or not list(p.jars.glob("kafka_2.13-*.jar")):

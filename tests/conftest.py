@@ -20,6 +20,13 @@ import pytest
 from streams import stack
 from streams.settings import Settings
 
+_BROKERS: dict[str, str] = {}  # bootstrap -> cluster id, for the summary line
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for bootstrap, cluster_id in _BROKERS.items():
+        terminalreporter.write_line(f"real Kafka broker at {bootstrap} answered: cluster id {cluster_id}")
+
 
 def _docker_engine() -> bool:
     if shutil.which("docker") is None:
@@ -51,6 +58,7 @@ def kafka_bootstrap(stack_settings: Settings) -> Iterator[str]:
         stack.start_kafka(stack_settings, stack.paths_for(stack_settings))
         bootstrap = stack_settings.bootstrap
     cluster_id = stack.wait_kafka(bootstrap, timeout=120)
+    _BROKERS[bootstrap] = cluster_id
     print(f"\nkafka at {bootstrap}: a real broker answered, cluster id {cluster_id}")
     yield bootstrap
 
