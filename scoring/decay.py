@@ -50,6 +50,10 @@ class DecayRule:
         else:
             st.score += weight * 2.0 ** (-(st.ref - ts_us) / self.half_life_us)
 
+    def accept(self, st: DecayState, ts_us: int, weight: float, clock_us: int) -> bool:
+        self.add(st, ts_us, weight)
+        return False
+
     def expires_at(self, st: DecayState) -> int | None:
         return None
 

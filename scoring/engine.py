@@ -36,7 +36,7 @@ from scoring.account import Account
 from scoring.bands import BAND_NAMES, next_band
 from scoring.decay import DecayRule
 from scoring.dedup import MessageMemory
-from scoring.events import Event, Rejected, ScoredEvent, resolve_account
+from scoring.events import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account
 from scoring.model import Model
 from scoring.timefmt import US_PER_SECOND, format_us
 from scoring.window import WindowRule
@@ -79,7 +79,7 @@ class Resolver:
 
     def route(self, ev: Event) -> ScoredEvent | Rejected | None:
         """A scored event with its account, a rejection, or None (identify/group)."""
-        if ev.scored:
+        if ev.type in SCORED_TYPES:
             account = resolve_account(ev, self.user_accounts)
             if account is None:
                 return Rejected("no_account", "no groupId, accountId, userId or anonymousId", b"")
@@ -189,14 +189,12 @@ class Scorer:
 
     def _accept(self, ev: ScoredEvent, acct: Account, changes: list[Change]) -> None:
         """Add an accepted event to an account whose clock is already moved."""
-        rule, st, account = self.rule, acct.state, ev.account
-        expiry = rule.expires_at(st)  # type: ignore[arg-type]
-        rule.add(st, ev.ts_us, self.weights.get(ev.name, 0.0))  # type: ignore[arg-type]
-        rule.prune(st, acct.clock)  # type: ignore[arg-type]
+        account = ev.account
+        if self.rule.accept(acct.state, ev.ts_us, self.weights.get(ev.name, 0.0),  # type: ignore[arg-type]
+                            acct.clock):
+            self._watch_expiry(account, acct)
         if ev.message_id is not None:
             acct.seen.record(ev.message_id, acct.clock, self.window_us)
-        if rule.expires_at(st) != expiry:  # type: ignore[arg-type]
-            self._watch_expiry(account, acct)
         self.dirty.add(account)
         self._evaluate(account, acct, acct.clock, "event", changes)
 

@@ -143,13 +143,28 @@ def _build(d: dict[str, Any], now_us: int | None, skew_us: int) -> Event:
         if type(typ) is not str:
             raise _Invalid("bad_type", f"type must be a string, got {type(typ).__name__}")
         raise _Invalid("unknown_type", f"unknown type {typ[:40]!r}")
-    user_id = _opt_str(d, "userId")
-    anonymous_id = _opt_str(d, "anonymousId")
-    message_id = _opt_str(d, "messageId")
-    name = _opt_str(d, "event")
-    context = _opt_obj(d, "context")
-    properties = _opt_obj(d, "properties")
-    traits = _opt_obj(d, "traits")
+    # the common case (a non-empty string / an object) is tested inline: this runs per event
+    user_id = g("userId")
+    if type(user_id) is not str or not user_id:
+        user_id = _opt_str(d, "userId")
+    anonymous_id = g("anonymousId")
+    if type(anonymous_id) is not str or not anonymous_id:
+        anonymous_id = _opt_str(d, "anonymousId")
+    message_id = g("messageId")
+    if type(message_id) is not str or not message_id:
+        message_id = _opt_str(d, "messageId")
+    name = g("event")
+    if type(name) is not str or not name:
+        name = _opt_str(d, "event")
+    context = g("context")
+    if type(context) is not dict:
+        context = _opt_obj(d, "context")
+    properties = g("properties")
+    if type(properties) is not dict:
+        properties = _opt_obj(d, "properties")
+    traits = g("traits")
+    if type(traits) is not dict:
+        traits = _opt_obj(d, "traits")
     if context:
         _opt_str(context, "groupId")
     if properties:

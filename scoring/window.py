@@ -66,6 +66,15 @@ class WindowRule:
                 insort(keys, b)
         st.total += weight
 
+    def accept(self, st: WindowState, ts_us: int, weight: float, clock_us: int) -> bool:
+        """Add an accepted event, then drop what the account's (moved) clock leaves behind.
+        True if the earliest expiry changed (the sweep must be told)."""
+        keys = st.keys
+        first = keys[0] if keys else None
+        self.add(st, ts_us, weight)
+        self.prune(st, clock_us)
+        return (keys[0] if keys else None) != first
+
     def expires_at(self, st: WindowState) -> int | None:
         """The earliest clock at which some present bucket is out of the window."""
         return (st.keys[0] + self.w) * self.bucket_us if st.keys else None
