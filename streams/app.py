@@ -61,7 +61,7 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         stream_buffer_maxsize=20_000,
         web_port=cfg.web_port,
         web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_bind=s.web_bind,
         table_cleanup_interval=3600.0,
         key_serializer="raw",
         value_serializer="raw",

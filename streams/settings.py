@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".pulse/data")
     model: Path | None = None
     web_port: int = 6066
+    web_bind: str = "127.0.0.1"  # PULSE_WEB_BIND=0.0.0.0 in containers (probes, Prometheus)
     partitions: int = 1
     sweep_seconds: int = 86400
     max_future_skew_seconds: float = 300.0
