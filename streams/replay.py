@@ -27,11 +27,13 @@ from typing import IO, Any
 import orjson
 
 from scoring.engine import Change, Resolver, Scorer
-from scoring.events import Rejected, parse_message
+from scoring.events import Event, Rejected, ScoredEvent, parse_message
 from scoring.model import Model
 from scoring.timefmt import US_PER_SECOND
 
 _OPTS = orjson.OPT_APPEND_NEWLINE
+# Sees every valid event after it is handled: (scored event, its status) or (identify/group, None).
+Observer = Callable[[Event | ScoredEvent, str | None], None]
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ReplayResult:
     wall_seconds: float
     lines: int
     invalid_reasons: dict[str, int] = field(default_factory=dict)
+    account_traits: dict[str, dict[str, Any]] = field(default_factory=dict)  # from group calls
 
 
 def _change_line(c: Change) -> bytes:
@@ -49,20 +52,23 @@ def _change_line(c: Change) -> bytes:
 
 
 def replay(path: Path, model: Model, out_dir: Path, *, sweep_seconds: int = 86400,
-           on_progress: Callable[[int], None] | None = None) -> ReplayResult:
-    """Replay `path` with `model` into `out_dir`. `on_progress(bytes_read)` is called now and then."""
+           on_progress: Callable[[int], None] | None = None,
+           observe: Observer | None = None) -> ReplayResult:
+    """Replay `path` with `model` into `out_dir`. `on_progress(bytes_read)` is called now and then;
+    `observe` (e.g. `pulse report`) sees every valid event."""
     started = time.perf_counter()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the state holds millions of small acyclic objects: cyclic GC passes only cost time
     try:
-        return _replay(path, model, out_dir, sweep_seconds, on_progress, started)
+        return _replay(path, model, out_dir, sweep_seconds, on_progress, started, observe)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
-            on_progress: Callable[[int], None] | None, started: float) -> ReplayResult:
+            on_progress: Callable[[int], None] | None, started: float,
+            observe: Observer | None = None) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     resolver, scorer = Resolver(), Scorer(model, sweep_seconds)
     invalid: dict[str, int] = {}
@@ -83,16 +89,21 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
                 continue
             for item in parse_message(line):
                 routed = item if isinstance(item, Rejected) else resolver.route(item)
-                if routed is None:
+                if routed is None:  # identify / group
+                    if observe is not None and not isinstance(item, Rejected):
+                        observe(item, None)
                     continue
                 if isinstance(routed, Rejected):
                     invalid[routed.reason] = invalid.get(routed.reason, 0) + 1
                     continue
                 if first_ts is None:
                     first_ts = routed.ts_us
-                for change in scorer.handle(routed).changes:
+                outcome = scorer.handle(routed)
+                for change in outcome.changes:
                     write(_change_line(change))
                     n_changes += 1
+                if observe is not None:
+                    observe(routed, outcome.status)
         for change in scorer.finish():
             write(_change_line(change))
             n_changes += 1
@@ -108,4 +119,5 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
                "seconds": span / US_PER_SECOND}
     (out_dir / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | _OPTS))
-    return ReplayResult(summary, time.perf_counter() - started, lines, dict(sorted(invalid.items())))
+    return ReplayResult(summary, time.perf_counter() - started, lines, dict(sorted(invalid.items())),
+                        dict(resolver.account_traits))
