@@ -1,0 +1,141 @@
+"""One HTTP POST, guarded and classified: the part the Slack and webhook channels share.
+
+`HttpPoster.post` resolves the host through the SSRF guard, connects to the checked IP address
+(the URL's host is swapped for the IP; the `Host` header and TLS SNI/certificate check keep the
+original name), never follows redirects, reads at most `max_response_bytes` of the response, and
+turns every outcome into either a return (2xx) or one `DeliveryError`:
+
+    2xx                       ok
+    408, 429, 5xx             RetryableDeliveryError (retry_after from Retry-After, either form)
+    3xx                       PermanentDeliveryError (redirects are not followed)
+    other 4xx                 PermanentDeliveryError
+    timeout, connection error RetryableDeliveryError
+    SSRF refusal              RefusedTargetError
+
+Error messages name the channel and the host, never the full URL (a Slack webhook URL is a
+credential) and never a request header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import httpx
+
+from streams.notifiers.channels.ssrf import IPNetwork, resolve_checked
+from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
+
+USER_AGENT = "customer-pulse-notifier/0.1"
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    status: int
+    body: bytes        # at most max_response_bytes
+    truncated: bool    # the receiver sent more than that; the rest was not read
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP-date; None if absent
+    or unparseable. A date in the past gives 0."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" parses naive; HTTP-dates are always GMT
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:200].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+class HttpPoster:
+    """A pooled httpx client for one channel, with its SSRF allow-list, timeouts and read cap."""
+
+    def __init__(self, channel: str, *, connect_timeout: float, read_timeout: float,
+                 max_response_bytes: int, allow_networks: tuple[IPNetwork, ...]) -> None:
+        self.channel = channel
+        self.allow_networks = allow_networks
+        self.max_response_bytes = max_response_bytes
+        # The whole exchange is bounded too: a receiver dripping one byte per second would never
+        # trip the per-read timeout.
+        self.total_timeout = connect_timeout + 2 * read_timeout
+        self._client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
+                                  pool=connect_timeout),
+            trust_env=False,  # no proxy from the environment: the SSRF check must see the real target
+            headers={"User-Agent": USER_AGENT},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
+        """POST `body` to `url`; return the reply if 2xx, raise a `DeliveryError` otherwise."""
+        target = httpx.URL(url)
+        host, port = target.host, target.port or (443 if target.scheme == "https" else 80)
+        where = f"channel {self.channel!r}: POST to {host}"
+        addresses = await resolve_checked(self.channel, host, port, self.allow_networks)
+        pinned = target.copy_with(host=str(addresses[0]))
+        request_headers = {**headers, "Host": target.netloc.decode("ascii")}
+        extensions = {"sni_hostname": host} if target.scheme == "https" else {}
+        try:
+            async with asyncio.timeout(self.total_timeout):
+                request = self._client.build_request("POST", pinned, content=body,
+                                                     headers=request_headers, extensions=extensions)
+                response = await self._client.send(request, stream=True)
+                try:
+                    reply = await self._read(response)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException) as e:
+            raise RetryableDeliveryError(f"{where} timed out ({type(e).__name__})") from None
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
+            raise PermanentDeliveryError(f"{where}: {e}") from None
+        except httpx.TransportError as e:
+            raise RetryableDeliveryError(f"{where} failed: {type(e).__name__}: {e}") from None
+        self._classify(where, response, reply)
+        return reply
+
+    async def _read(self, response: httpx.Response) -> HttpReply:
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        async for chunk in response.aiter_raw():
+            if size + len(chunk) > self.max_response_bytes:
+                chunks.append(chunk[:self.max_response_bytes - size])
+                truncated = True
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return HttpReply(response.status_code, b"".join(chunks), truncated)
+
+    @staticmethod
+    def _classify(where: str, response: httpx.Response, reply: HttpReply) -> None:
+        status = reply.status
+        if 200 <= status < 300:
+            return
+        said = f"HTTP {status}" + (f": {_snippet(reply.body)}" if reply.body else "")
+        if status >= 500 or status in RETRYABLE_STATUS:
+            raise RetryableDeliveryError(f"{where} answered {said}", status=status,
+                                         retry_after=parse_retry_after(response.headers.get("retry-after")))
+        if 300 <= status < 400:
+            location = response.headers.get("location", "?")
+            raise PermanentDeliveryError(
+                f"{where} answered a redirect ({status} to {location}); redirects are not followed, "
+                f"configure the final URL", status=status)
+        raise PermanentDeliveryError(f"{where} answered {said}", status=status)
