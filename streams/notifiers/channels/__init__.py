@@ -36,6 +36,12 @@ def build_channel(name: str, config: ChannelConfig) -> Channel:
         from streams.notifiers.channels.webhook import WebhookChannel
 
         return WebhookChannel(name, config)
-    if isinstance(config, SlackConfig | EmailConfig):  # slack.py and email.py land next
-        raise NotImplementedError(f"channel {name!r}: type {config.type!r} is not built yet")
+    if isinstance(config, SlackConfig):
+        from streams.notifiers.channels.slack import SlackChannel
+
+        return SlackChannel(name, config)
+    if isinstance(config, EmailConfig):
+        from streams.notifiers.channels.email import EmailChannel
+
+        return EmailChannel(name, config)
     raise TypeError(f"not a channel config: {type(config).__name__}")

@@ -1,0 +1,233 @@
+"""One way to describe an alert, rendered four ways: subject line, plain text, HTML, Slack blocks.
+
+`describe(alert, ...)` reads the alert defensively into an `AlertView` of display strings: a
+missing field, a field of an unexpected type or a field this version does not know (other
+components add health alerts and signals) never raises; unknown top-level fields are listed
+under "Details". Every string taken from the alert is stripped of control characters and
+length-capped here; HTML output escapes it, Slack output escapes `&`, `<`, `>` as Slack requires.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+BAND_EMOJI = {"at_risk": "🚨", "red": "🔴", "yellow": "🟡", "green": "🟢", "thriving": "🚀"}
+REASONS = {
+    "band_change": "band change after new events",
+    "sweep": "periodic re-evaluation (score decayed without new events)",
+    "nps_detractor": "signal: NPS detractor",
+}
+KNOWN_FIELDS = frozenset({"alert_id", "kind", "account", "from", "to", "direction", "score",
+                          "score_7d_ago", "at", "reason", "top_events", "traits",
+                          "weakest_component", "route", "channel"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+MAX_TOP_EVENTS = 5
+MAX_TRAITS = 8
+MAX_EXTRA = 8
+
+
+def clean(value: Any, limit: int = 200) -> str:
+    """A display string: `str(value)` without control characters, at most `limit` characters."""
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _band(value: Any) -> str:
+    return clean(value, 40) if isinstance(value, str) and value else "?"
+
+
+def account_link(template: str | None, account: str) -> str | None:
+    """`template` with "{account}" replaced by the URL-quoted account id (no other formatting)."""
+    if not template:
+        return None
+    return template.replace("{account}", quote(account, safe=""))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    alert_id: str
+    account: str
+    kind: str
+    emoji: str
+    change: str                     # "yellow → red (down)" or "entered red"
+    score: str | None               # "37.5"
+    trend: str | None               # "58.0 seven days ago, -20.5"
+    reason: str
+    weakest: str | None             # health alerts: the weakest component
+    at: str | None
+    route: str | None
+    top_events: tuple[str, ...]     # "Login × 12 (+12.0 points)"
+    traits: tuple[tuple[str, str], ...]
+    extra: tuple[tuple[str, str], ...]
+    url: str | None
+
+    @property
+    def title(self) -> str:
+        return f"{self.account}: {self.kind} {self.change}"
+
+
+def _top_events(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        return ()
+    out = []
+    for item in raw[:MAX_TOP_EVENTS]:
+        if not isinstance(item, dict):
+            out.append(clean(item, 100))
+            continue
+        line = clean(item.get("event", "?"), 80)
+        count, points = _number(item.get("count")), _number(item.get("points"))
+        if count is not None:
+            line += f" × {count:g}"
+        if points is not None:
+            line += f" ({points:+.1f} points)"
+        out.append(line)
+    return tuple(out)
+
+
+def _weakest(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    if isinstance(raw, dict):
+        name = raw.get("name", raw.get("component", "?"))
+        value = _number(raw.get("score", raw.get("value")))
+        return clean(name, 80) + (f" ({_fmt(value)})" if value is not None else "")
+    return clean(raw, 120)
+
+
+def describe(alert: dict[str, Any], *, account_url: str | None = None,
+             route: str | None = None) -> AlertView:
+    account = clean(alert.get("account", "?"), 120) or "?"
+    to_band, from_raw = _band(alert.get("to")), alert.get("from")
+    direction = alert.get("direction")
+    if from_raw is None:
+        change = f"entered {to_band}"
+    else:
+        change = f"{_band(from_raw)} → {to_band}"
+        if direction in ("up", "down"):
+            change += f" ({direction})"
+    score, before = _number(alert.get("score")), _number(alert.get("score_7d_ago"))
+    trend = None
+    if before is not None:
+        trend = f"{_fmt(before)} seven days ago"
+        if score is not None:
+            trend += f", {score - before:+.1f}"
+    reason_raw = alert.get("reason")
+    reason = REASONS.get(reason_raw, "") if isinstance(reason_raw, str) else ""
+    if not reason:
+        reason = clean(reason_raw, 80).replace("_", " ") if reason_raw is not None else "not given"
+    traits_raw = alert.get("traits")
+    traits = tuple((clean(k, 40), clean(v, 100)) for k, v in list(traits_raw.items())[:MAX_TRAITS]) \
+        if isinstance(traits_raw, dict) else ()
+    extra = tuple((clean(k, 40), clean(v, 200)) for k, v in alert.items()
+                  if k not in KNOWN_FIELDS and v is not None)[:MAX_EXTRA]
+    return AlertView(
+        alert_id=clean(alert.get("alert_id", "?"), 80),
+        account=account,
+        kind=clean(alert.get("kind", "engagement"), 40),
+        emoji=BAND_EMOJI.get(to_band, "⚪"),
+        change=change,
+        score=_fmt(score) if score is not None else None,
+        trend=trend,
+        reason=reason,
+        weakest=_weakest(alert.get("weakest_component")),
+        at=clean(alert["at"], 40) if alert.get("at") is not None else None,
+        route=clean(route, 80) if route else None,
+        top_events=_top_events(alert.get("top_events")),
+        traits=traits,
+        extra=extra,
+        url=account_link(account_url, str(alert.get("account", ""))),
+    )
+
+
+def facts(v: AlertView) -> list[tuple[str, str]]:
+    """The label/value pairs every rendering shows, in order."""
+    rows = [("Score", v.score or "n/a"), ("Trend", v.trend or "no score 7 days ago"),
+            ("Kind", v.kind), ("Reason", v.reason)]
+    if v.weakest:
+        rows.append(("Weakest component", v.weakest))
+    rows.extend((k.replace("_", " ").capitalize(), val) for k, val in v.traits)
+    return rows
+
+
+def subject(v: AlertView, prefix: str = "") -> str:
+    score = f" (score {v.score})" if v.score else ""
+    return clean(f"{prefix} {v.emoji} {v.title}{score}".strip(), 250)
+
+
+def text(v: AlertView) -> str:
+    lines = [f"{v.title}", ""]
+    lines += [f"{label}: {value}" for label, value in facts(v)]
+    if v.top_events:
+        lines += ["", "Top contributing events:"] + [f"  - {e}" for e in v.top_events]
+    if v.extra:
+        lines += ["", "Details:"] + [f"  {k}: {val}" for k, val in v.extra]
+    if v.url:
+        lines += ["", f"Account: {v.url}"]
+    lines += ["", f"Alert {v.alert_id}" + (f" at {v.at}" if v.at else "")
+              + (f", route {v.route}" if v.route else "")]
+    return "\n".join(lines) + "\n"
+
+
+def html_body(v: AlertView) -> str:
+    e = html.escape
+    rows = "".join(f"<tr><th align=\"left\">{e(k)}</th><td>{e(val)}</td></tr>" for k, val in facts(v))
+    parts = [f"<h2>{e(v.emoji)} {e(v.title)}</h2>", f"<table>{rows}</table>"]
+    if v.top_events:
+        items = "".join(f"<li>{e(x)}</li>" for x in v.top_events)
+        parts.append(f"<h3>Top contributing events</h3><ul>{items}</ul>")
+    if v.extra:
+        items = "".join(f"<li>{e(k)}: {e(val)}</li>" for k, val in v.extra)
+        parts.append(f"<h3>Details</h3><ul>{items}</ul>")
+    if v.url:
+        parts.append(f"<p><a href=\"{e(v.url)}\">Open {e(v.account)}</a></p>")
+    foot = f"Alert {v.alert_id}" + (f" at {v.at}" if v.at else "") + (f", route {v.route}" if v.route else "")
+    parts.append(f"<p><small>{e(foot)}</small></p>")
+    return "<!doctype html><html><body>" + "".join(parts) + "</body></html>\n"
+
+
+def _mrkdwn(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(v: AlertView) -> dict[str, Any]:
+    """An incoming-webhook message: Block Kit blocks plus the plain `text` fallback."""
+    header = f"{v.emoji} {v.title}"
+    if len(header) > 150:  # Slack's limit for a header block
+        header = header[:149] + "…"
+    fields = [{"type": "mrkdwn", "text": f"*{_mrkdwn(k)}*\n{_mrkdwn(val)}"} for k, val in facts(v)][:10]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "section", "fields": fields},
+    ]
+    if v.top_events:
+        lines = "\n".join(f"• {_mrkdwn(x)}" for x in v.top_events)
+        blocks.append({"type": "section",
+                       "text": {"type": "mrkdwn", "text": f"*Top contributing events*\n{lines}"}})
+    if v.extra:
+        lines = "\n".join(f"{_mrkdwn(k)}: {_mrkdwn(val)}" for k, val in v.extra)
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Details*\n{lines}"[:3000]}})
+    if v.url:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "Open account"}, "url": v.url}]})
+    foot = f"alert {v.alert_id}" + (f" · {v.at}" if v.at else "") + (f" · route {v.route}" if v.route else "")
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(foot)}]})
+    fallback = f"{v.emoji} {v.title}" + (f", score {v.score}" if v.score else "") \
+        + (f" ({v.trend})" if v.trend else "")
+    return {"text": fallback, "blocks": blocks}
