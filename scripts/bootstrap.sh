@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks for Pulse, then the Python env. Idempotent.
-#   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server
+#   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server,
+#           prometheus (promtool); kustomize via `go install` into .pulse/tools/bin
 #   python: .venv with the package and its dev extra, pinned by constraints.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,28 @@ if ((${#need[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   # Debian starts its own redis-server service on 6379; Pulse runs its own on 16379.
+fi
+# Prometheus + promtool (Debian's package) for the deploy/prometheus checks and the scrape test.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "bootstrap: installing prometheus (Debian package)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  ((${#need[@]})) || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # On a systemd machine Debian starts a prometheus service on :9090. The tests never use it
+  # (they start their own on a free port); stop it so it does not scrape and compete for CPU.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  fi
+fi
+# kustomize (renders deploy/k8s in tests/unit/test_deploy_files.py), built from the Go module proxy.
+KUSTOMIZE=sigs.k8s.io/kustomize/kustomize/v5@v5.8.1
+if ! command -v kustomize >/dev/null 2>&1 && [ ! -x .pulse/tools/bin/kustomize ]; then
+  if command -v go >/dev/null 2>&1; then
+    echo "bootstrap: go install $KUSTOMIZE"
+    GOBIN="$PWD/.pulse/tools/bin" go install "$KUSTOMIZE"
+  else
+    echo "bootstrap: no Go toolchain, kustomize not installed (the k8s render tests will fail under CI)" >&2
+  fi
 fi
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
