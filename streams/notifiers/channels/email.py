@@ -28,6 +28,7 @@ import ssl
 from email.message import EmailMessage
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
 
 from streams.notifiers.channel import Delivery
 from streams.notifiers.channels.config import EmailConfig
@@ -86,11 +87,7 @@ class EmailChannel:
         msg = self.message(delivery)
         try:
             async with asyncio.timeout(c.timeout * 3):  # bounds the whole session, not one reply
-                refused, _ = await aiosmtplib.send(
-                    msg, hostname=c.host, port=c.port, timeout=c.timeout,
-                    use_tls=c.tls, start_tls=c.starttls if not c.tls else False,
-                    username=c.username if self._password is not None else None,
-                    password=self._password)
+                refused = await self._session(msg, where)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
             said = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in e.recipients)
@@ -110,6 +107,24 @@ class EmailChannel:
             log.warning("channel %r: alert %s delivered, but the SMTP server refused %s",
                         self.name, delivery.alert_id,
                         "; ".join(f"{rcpt} ({r.code} {r.message})" for rcpt, r in refused.items()))
+
+    async def _session(self, msg: EmailMessage, where: str) -> dict[str, SMTPResponse]:
+        c = self.config
+        smtp = aiosmtplib.SMTP(hostname=c.host, port=c.port, timeout=c.timeout, use_tls=c.tls,
+                               start_tls=False)
+        async with smtp:
+            await smtp.ehlo()
+            if c.starttls:
+                if not smtp.supports_extension("starttls"):
+                    raise PermanentDeliveryError(
+                        f"{where}: the server does not offer STARTTLS and starttls = true; use a "
+                        f"server that does, tls = true (port 465), or starttls = false on a trusted "
+                        f"network")
+                await smtp.starttls()
+            if self._password is not None and c.username:
+                await smtp.login(c.username, self._password)
+            refused, _ = await smtp.send_message(msg)
+        return refused
 
     async def aclose(self) -> None:
         """Nothing to release: every send opens and closes its own SMTP session."""
