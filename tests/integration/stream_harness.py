@@ -42,6 +42,7 @@ class Pipeline:
     partitions: int = 1
     model_path: Path | None = None
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
+    web_port: int = field(default_factory=free_port)  # the worker's /metrics, /healthz, /ready
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -56,7 +57,7 @@ class Pipeline:
     def start(self) -> None:
         create_topics(self.settings, self.partitions)  # before anything is produced
         args = [sys.executable, "-m", "streams.cli", "worker", "--partitions", str(self.partitions),
-                "--web-port", str(free_port()), "--loglevel", "warning"]
+                "--web-port", str(self.web_port), "--loglevel", "warning"]
         if self.model_path:
             args += ["--model", str(self.model_path)]
         log = (self.tmp / "worker.log").open("ab")
