@@ -41,3 +41,9 @@ class PermanentDeliveryError(DeliveryError):
 
 class RefusedTargetError(PermanentDeliveryError):
     """The SSRF guard refused the destination address (loopback, private, link-local, metadata)."""
+
+
+class MalformedAlertError(PulseRuntimeError):
+    """A record on the `alerts` topic (or a delivery stream entry) is not a valid alert.
+
+    Never fatal: the router logs it, counts it and puts it on the dead-letter stream."""

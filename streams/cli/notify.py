@@ -1,0 +1,180 @@
+"""`pulse notifier` and `pulse alerts dlq list | retry | purge`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from scoring.errors import ConfigError
+from streams.cli import alerts_app, app
+from streams.settings import get_settings
+
+T = TypeVar("T")
+dlq_app = typer.Typer(help="The notifier's dead-letter stream in Redis: list, retry, purge.",
+                      no_args_is_help=True)
+alerts_app.add_typer(dlq_app, name="dlq")
+
+CONFIG_HELP = "Notifier TOML (tables notifier, channels.NAME, routes)."
+DEFAULT_METRICS_PORT = 6067
+PREFIX_HELP = "Redis key prefix (default: the config's notifier.redis_prefix, else 'pulse:')."
+
+
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(2)
+
+
+def _load(path: Path | None, required: bool) -> Any:
+    from streams.notifiers.config import NotifierConfig, load_config
+
+    if path is None:
+        if required:
+            raise _fail("no notifier config: pass --config FILE or set PULSE_NOTIFIER_CONFIG "
+                        "(see deploy/notifier.example.toml)")
+        return NotifierConfig()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:  # pragma: no cover
+        return asyncio.run(coro)
+
+
+@app.command()
+def notifier(
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
+                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    role: str = typer.Option("all", "--role", help="all: router + delivery workers; router: only "
+                             "alerts topic -> Redis streams; worker: only Redis streams -> channels."),
+    topic: str | None = typer.Option(None, "--topic", help="Alerts topic (default: <prefix>alerts)."),
+    group: str | None = typer.Option(None, "--group",
+                                     help="Kafka consumer group (default: <prefix>notifier)."),
+    redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
+    metrics_port: int = typer.Option(DEFAULT_METRICS_PORT, "--metrics-port", envvar="PULSE_NOTIFIER_PORT",
+                                     help="Serve /metrics on this port (0: off)."),
+    loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning, error."),
+) -> None:
+    """Deliver alerts: read the alerts topic in a consumer group, route each alert to channels,
+    hand it off to a Redis Stream per channel, and deliver with dedup, cooldown, retries and a
+    dead-letter stream. Stops cleanly on SIGINT/SIGTERM; a kill -9 loses nothing."""
+    from streams.notifiers import metrics
+    from streams.notifiers.channels import build_channel
+    from streams.notifiers.runner import Endpoints, run
+
+    if role not in ("all", "router", "worker"):
+        raise _fail(f"--role must be all, router or worker, not {role!r}")
+    logging.basicConfig(level=loglevel.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    s = get_settings()
+    cfg = _load(config, required=True)
+    if redis_prefix is not None:
+        n = cfg.notifier.model_copy(update={"redis_prefix": redis_prefix})
+        cfg = cfg.model_copy(update={"notifier": n})
+    try:
+        channels = {name: build_channel(name, c) for name, c in cfg.channels.items()}
+    except (ConfigError, NotImplementedError) as exc:
+        raise _fail(str(exc)) from None
+    for r in cfg.effective_routes():
+        logging.getLogger("pulse.notifier").info("route %s -> %s", r.name, ", ".join(r.channels))
+    metrics.serve(metrics_port)
+    where = Endpoints(redis_url=s.redis, bootstrap=s.bootstrap, topic=topic or s.topic("alerts"),
+                      group=group or s.topic("notifier"))
+    _run(run(cfg, channels, where, role=role))  # type: ignore[arg-type]
+
+
+def _keys(config: Path | None, redis_prefix: str | None) -> Any:
+    from streams.notifiers.keys import Keys
+
+    if redis_prefix is None:
+        redis_prefix = _load(config, required=False).notifier.redis_prefix
+    return Keys(redis_prefix)
+
+
+async def _with_redis(fn: Any) -> Any:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(get_settings().redis, decode_responses=True)
+    try:
+        return await fn(redis)
+    finally:
+        await redis.aclose()
+
+
+@dlq_app.command("list")
+def dlq_list(
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
+                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
+    count: int | None = typer.Option(None, "--count", "-n", help="Show at most this many (oldest first)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Show dead-lettered deliveries: channel, alert, attempts and the last error."""
+    from streams.notifiers import dlq
+
+    keys = _keys(config, redis_prefix)
+    rows = _run(_with_redis(lambda r: dlq.list_entries(r, keys, count)))
+    for d in rows:
+        j = d.as_json()
+        if as_json:
+            typer.echo(json.dumps(j, sort_keys=True))
+        else:
+            a = j["alert"] if isinstance(j["alert"], dict) else {}
+            typer.echo(f"{j['id']}  {j['channel'] or '-':<14} {j['alert_id'] or '-':<32} "
+                       f"{a.get('account', '-')!s:<14} {a.get('from') or '-'}->{a.get('to', '-')}  "
+                       f"attempts={j['attempts']}  {j['last_error']}")
+    typer.echo(f"{len(rows)} dead letter(s) in {keys.dlq()}", err=True)
+
+
+@dlq_app.command("retry")
+def dlq_retry(
+    ids: list[str] = typer.Argument(None, help="Dead-letter ids (from `list`); none with --all."),
+    all_: bool = typer.Option(False, "--all", help="Re-queue every dead letter."),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
+                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
+) -> None:
+    """Put dead letters back on their channel's stream as fresh first attempts."""
+    from streams.notifiers import dlq
+
+    if bool(ids) == all_:
+        raise _fail("give dead-letter ids or --all (not both)")
+    keys = _keys(config, redis_prefix)
+    done, problems = _run(_with_redis(lambda r: dlq.retry(r, keys, None if all_ else ids)))
+    for p in problems:
+        typer.echo(f"skipped {p}", err=True)
+    typer.echo(f"re-queued {done} dead letter(s)", err=True)
+    if problems:
+        raise typer.Exit(1)
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    ids: list[str] = typer.Argument(None, help="Dead-letter ids (from `list`); none with --all."),
+    all_: bool = typer.Option(False, "--all", help="Delete every dead letter."),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
+                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
+) -> None:
+    """Delete dead letters for good."""
+    from streams.notifiers import dlq
+
+    if bool(ids) == all_:
+        raise _fail("give dead-letter ids or --all (not both)")
+    keys = _keys(config, redis_prefix)
+    n = _run(_with_redis(lambda r: dlq.purge(r, keys, None if all_ else ids)))
+    typer.echo(f"purged {n} dead letter(s)", err=True)
