@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from scoring.decay import DecayState
 from scoring.dedup import MessageMemory
+from scoring.insight import Extra
 from scoring.window import WindowState
 
 ScoreState = WindowState | DecayState
@@ -27,13 +29,23 @@ class Account:
     band: int | None
     state: ScoreState
     seen: MessageMemory
+    extra: Extra | None = None  # trend / explanation / health state (scoring/insight.py)
 
     def dump(self) -> list[Any]:
+        """[clock, since_sweep, band, kind, state, seen] (+ [extra] when the model keeps it)."""
         kind = "w" if isinstance(self.state, WindowState) else "d"
-        return [self.clock, self.since_sweep, self.band, kind, self.state.dump(), self.seen.dump()]
+        out = [self.clock, self.since_sweep, self.band, kind, self.state.dump(), self.seen.dump()]
+        if self.extra is not None:
+            out.append(self.extra.dump())
+        return out
 
     @classmethod
-    def load(cls, data: list[Any]) -> Account:
-        clock, since, band, kind, state, seen = data
+    def load(cls, data: list[Any], new_extra: Callable[[], Extra] | None = None) -> Account:
+        """Load a dump; `new_extra` gives fresh extra state to a dump made without it (an
+        account saved before the model had `[explain]`/`[health]`)."""
+        clock, since, band, kind, state, seen = data[:6]
         st: ScoreState = WindowState.load(state) if kind == "w" else DecayState.load(state)
-        return cls(clock, since, band, st, MessageMemory.load(seen))
+        extra = None
+        if new_extra is not None:
+            extra = Extra.load(data[6]) if len(data) > 6 else new_extra()
+        return cls(clock, since, band, st, MessageMemory.load(seen), extra)

@@ -34,31 +34,18 @@ from typing import Any, Literal
 
 from scoring.account import Account
 from scoring.bands import BAND_NAMES, next_band
+from scoring.change import Cause, Change
 from scoring.decay import DecayRule
 from scoring.dedup import MessageMemory
 from scoring.events import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account
+from scoring.insight import Insight, Signals
 from scoring.model import Model
-from scoring.timefmt import US_PER_SECOND, format_us
+from scoring.timefmt import US_PER_SECOND
 from scoring.window import WindowRule
 
-Cause = Literal["event", "sweep", "end"]
+__all__ = ["Cause", "Change", "Outcome", "Resolver", "Scorer", "Status"]
+
 Status = Literal["accepted", "duplicate", "late"]
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """A band evaluation that set or changed an account's band."""
-
-    account: str
-    from_band: str | None
-    to_band: str
-    score: float
-    at_us: int
-    cause: Cause
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {"account": self.account, "from": self.from_band, "to": self.to_band,
-                "score": self.score, "at": format_us(self.at_us)}
 
 
 @dataclass(slots=True)
@@ -112,6 +99,7 @@ class Scorer:
         self.hysteresis = model.score.hysteresis
         self.window_us = model.score.window_us
         self.sweep_us = sweep_seconds * US_PER_SECOND
+        self.insight = None if model.explain_config is None else Insight(model)
         self.accounts: dict[str, Account] = {}
         self.clock: int | None = None  # the stream clock
         self.next_sweep: int | None = None  # the next sweep point not yet swept
@@ -163,7 +151,8 @@ class Scorer:
         return Outcome(status, changes)
 
     def _first_event(self, ev: ScoredEvent, changes: list[Change]) -> Status:
-        acct = Account(ev.ts_us, self.sweeps, None, self.rule.new(), MessageMemory())
+        acct = Account(ev.ts_us, self.sweeps, None, self.rule.new(), MessageMemory(),
+                       None if self.insight is None else self.insight.new())
         self.accounts[ev.account] = acct
         self._order = []
         self._accept(ev, acct, changes)
@@ -196,17 +185,26 @@ class Scorer:
         if ev.message_id is not None:
             acct.seen.record(ev.message_id, acct.clock, self.window_us)
         self.dirty.add(account)
-        self._evaluate(account, acct, acct.clock, "event", changes)
+        insight = self.insight
+        signals = None if insight is None or acct.extra is None else insight.accept(
+            acct.extra, ev, acct.clock)
+        self._evaluate(account, acct, acct.clock, "event", changes, signals)
 
     def _evaluate(self, account: str, acct: Account, clock: int, cause: Cause,
-                  changes: list[Change]) -> None:
+                  changes: list[Change], signals: Signals | None = None) -> None:
         score = self.rule.value_at(acct.state, clock)  # type: ignore[arg-type]
         band = next_band(acct.band, score, self.bands, self.hysteresis)
+        insight, extra = self.insight, acct.extra
         if band != acct.band:
             old = None if acct.band is None else BAND_NAMES[acct.band]
             acct.band = band
             self.dirty.add(account)
-            changes.append(Change(account, old, BAND_NAMES[band], score, clock, cause))
+            changes.append(Change(account, old, BAND_NAMES[band], score, clock, cause,
+                                  explain=None if insight is None or extra is None
+                                  else insight.explain(extra, clock, score)))
+        if insight is not None and extra is not None:
+            insight.evaluate(account, band, extra, clock, score, cause, changes, signals)
+            self.dirty.add(account)
 
     # -- the sweep ------------------------------------------------------------
     def _watch_expiry(self, account: str, acct: Account) -> None:
@@ -305,6 +303,22 @@ class Scorer:
             out.append((account, score, BAND_NAMES[acct.band]))
         return out
 
+    def health_scores(self) -> list[tuple[str, float | None, str | None, dict[str, float | None]]]:
+        """(account, health, health band, components) at each account's clock, by account;
+        empty when the model has no `[health]`."""
+        insight, out = self.insight, []
+        if insight is None or insight.health is None:
+            return []
+        for account in self._sorted_accounts():
+            acct = self.accounts[account]
+            clock = self.account_clock(acct)
+            assert acct.extra is not None and acct.extra.health is not None
+            score = self.rule.value_at(acct.state, clock)  # type: ignore[arg-type]
+            health, comps = insight.health_now(acct.extra, clock, score)
+            band = acct.extra.health.band
+            out.append((account, health, None if band is None else BAND_NAMES[band], comps))
+        return out
+
     # -- persistence ----------------------------------------------------------
     def take_dirty(self) -> set[str]:
         dirty, self.dirty = self.dirty, set()
@@ -323,7 +337,8 @@ class Scorer:
             self.clock, self.next_sweep = meta["clock"], meta["next_sweep"]
             self.last_sweep, self.sweeps = meta["last_sweep"], meta["sweeps"]
             self.counts.update(meta["counts"])
-        self.accounts = {a: Account.load(d) for a, d in accounts.items()}
+        new_extra = None if self.insight is None else self.insight.new
+        self.accounts = {a: Account.load(d, new_extra) for a, d in accounts.items()}
         self._order = []
         self._expiry = []
         self._scheduled = {}

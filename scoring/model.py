@@ -75,12 +75,92 @@ class BandsConfig(BaseModel):
         return self
 
 
+HEALTH_COMPONENTS = ("usage", "nps", "support", "billing", "onboarding")
+_DEFAULT_HEALTH_WEIGHTS = {"usage": 0.4, "nps": 0.1, "support": 0.2, "billing": 0.3}
+_DEFAULT_BILLING = {"Invoice Paid": 100.0, "Payment Failed": 30.0, "Subscription Past Due": 0.0}
+
+
+class SignalsConfig(BaseModel):
+    """Signal alerts of the health model (seed 004); see scoring/signals.py."""
+
+    model_config = _STRICT
+
+    nps_detractor_max: float = Field(default=6, ge=0, le=10)
+    nps_promoter_min: float = Field(default=9, ge=0, le=10)
+    contraction: list[str] = Field(
+        default_factory=lambda: ["Add-on Canceled", "Subscription Downgraded"])
+    billing: bool = True  # `Payment Failed` / `Subscription Past Due` alerts
+
+    @model_validator(mode="after")
+    def _nps_order(self) -> SignalsConfig:
+        if self.nps_detractor_max >= self.nps_promoter_min:
+            raise ValueError("nps_detractor_max must be below nps_promoter_min")
+        return self
+
+
+class HealthConfig(BaseModel):
+    """The Customer Health Score (seed 004); see scoring/health.py for the arithmetic.
+
+    `weights` maps components (usage, nps, support, billing and the optional onboarding) to
+    weights >= 0 that must sum to 1. A component left out of `weights` is not part of the
+    score; a component with no data yet for an account has its weight re-distributed.
+    """
+
+    model_config = _STRICT
+
+    weights: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_HEALTH_WEIGHTS))
+    ticket_penalty: float = Field(default=25.0, ge=0)
+    billing: dict[str, float] = Field(default_factory=lambda: dict(_DEFAULT_BILLING))
+    milestones: list[str] = Field(default_factory=list)  # the onboarding checklist
+    aha: str | None = None  # the milestone that is the "aha moment" (time-to-aha is kept)
+    stall_days: float = Field(default=14, ge=0)  # onboarding_stalled after this; 0: never
+    signals: SignalsConfig = SignalsConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthConfig:
+        unknown = sorted(set(self.weights) - set(HEALTH_COMPONENTS))
+        if unknown:
+            raise ValueError(f"weights: unknown component(s) {unknown}; "
+                             f"known: {list(HEALTH_COMPONENTS)}")
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError("weights must be >= 0")
+        total = sum(self.weights.values())
+        if abs(total - 1.0) > 1e-9:
+            raise ValueError(f"weights must sum to 1, got {total:g}")
+        if any(not 0 <= v <= 100 for v in self.billing.values()):
+            raise ValueError("billing values must be within 0..100")
+        if "onboarding" in self.weights and not self.milestones:
+            raise ValueError("an onboarding weight needs a non-empty milestones list")
+        if self.aha is not None and self.aha not in self.milestones:
+            raise ValueError(f"aha {self.aha!r} must be one of the milestones")
+        return self
+
+
+class ExplainConfig(BaseModel):
+    """Trend and explanation in alerts (on when `[explain]` or `[health]` is present)."""
+
+    model_config = _STRICT
+
+    trend_days: int = Field(default=7, gt=0)  # score_7d_ago: the score this many days earlier
+    top_events: int = Field(default=3, ge=0)  # how many contributing events an alert lists
+    sharp_drop_points: float = Field(default=20.0, ge=0)  # 0: no sharp_drop alerts
+
+
 class Model(BaseModel):
     model_config = _STRICT
 
     score: ScoreConfig = ScoreConfig()
     bands: BandsConfig = BandsConfig()
     weights: dict[str, float] = Field(default_factory=dict)
+    health: HealthConfig | None = None
+    explain: ExplainConfig | None = None
+
+    @property
+    def explain_config(self) -> ExplainConfig | None:
+        """Trend/explanation settings, or None when the model keeps no such state."""
+        if self.explain is not None:
+            return self.explain
+        return ExplainConfig() if self.health is not None else None
 
 
 def _format_error(err: ValidationError, file: str) -> ModelError:

@@ -7,6 +7,11 @@ bad line is counted, never fatal.
 Output in DIR (byte-identical for the same input, model and sweep):
 - `scores.jsonl`  one line per account, sorted by account id, after the end-of-input advance
 - `changes.jsonl` every evaluation that set or changed a band, in order
+- `health_changes.jsonl`, `signals.jsonl`, `health_scores.jsonl`: only for a model with
+  `[health]` or `[explain]` (the three files above keep their format either way):
+  health band evaluations that set or changed the health band (`changes.jsonl`'s format), signal
+  alerts in order (`{"account", "kind", "reason", "band", "score", "at", "detail"}`), and each
+  account's health at the end (`{"account", "health", "band", "components"}`)
 - `summary.json`  counts: accepted, duplicate, late (scored events), invalid
   (rejected events; a bad line counts once), accounts, changes, and
   `seconds`: the event time the replay covered (final stream clock minus the
@@ -29,7 +34,7 @@ import orjson
 from scoring.engine import Change, Resolver, Scorer
 from scoring.events import Event, Rejected, ScoredEvent, parse_message
 from scoring.model import Model
-from scoring.timefmt import US_PER_SECOND
+from scoring.timefmt import US_PER_SECOND, format_us
 
 _OPTS = orjson.OPT_APPEND_NEWLINE
 # Sees every valid event after it is handled: (scored event, its status) or (identify/group, None).
@@ -49,6 +54,35 @@ def _change_line(c: Change) -> bytes:
     d = c.to_json_dict()
     d["score"] = d["score"] + 0.0
     return orjson.dumps(d, option=_OPTS)
+
+
+def _signal_line(c: Change) -> bytes:
+    detail = (c.explain or {}).get("detail", {})
+    return orjson.dumps({"account": c.account, "kind": c.kind, "reason": c.reason, "band": c.to_band,
+                         "score": c.score + 0.0, "at": format_us(c.at_us), "detail": detail},
+                        option=_OPTS)
+
+
+class _Extras:
+    """The extra output files of a model with `[health]` / `[explain]`."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.health = (out_dir / "health_changes.jsonl").open("wb")
+        self.signals = (out_dir / "signals.jsonl").open("wb")
+
+    def write(self, c: Change) -> None:
+        if c.reason is None:
+            self.health.write(_change_line(c))
+        else:
+            self.signals.write(_signal_line(c))
+
+    def close(self, scorer: Scorer, out_dir: Path) -> None:
+        self.health.close()
+        self.signals.close()
+        with (out_dir / "health_scores.jsonl").open("wb") as f:
+            for account, health, band, comps in scorer.health_scores():
+                f.write(orjson.dumps({"account": account, "health": health, "band": band,
+                                      "components": comps}, option=_OPTS))
 
 
 def replay(path: Path, model: Model, out_dir: Path, *, sweep_seconds: int = 86400,
@@ -71,6 +105,7 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
             observe: Observer | None = None) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     resolver, scorer = Resolver(), Scorer(model, sweep_seconds)
+    extras = None if scorer.insight is None else _Extras(out_dir)
     invalid: dict[str, int] = {}
     first_ts: int | None = None
     n_changes = lines = 0
@@ -100,15 +135,25 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
                     first_ts = routed.ts_us
                 outcome = scorer.handle(routed)
                 for change in outcome.changes:
-                    write(_change_line(change))
-                    n_changes += 1
+                    if change.reason is None and change.kind == "engagement":
+                        write(_change_line(change))
+                        n_changes += 1
+                    else:
+                        assert extras is not None
+                        extras.write(change)
                 if observe is not None:
                     observe(routed, outcome.status)
         for change in scorer.finish():
-            write(_change_line(change))
-            n_changes += 1
+            if change.reason is None and change.kind == "engagement":
+                write(_change_line(change))
+                n_changes += 1
+            else:
+                assert extras is not None
+                extras.write(change)
         if on_progress is not None:
             on_progress(raw_file.tell())
+    if extras is not None:
+        extras.close(scorer, out_dir)
     with (out_dir / "scores.jsonl").open("wb") as scores_out:
         for account, score, band in scorer.scores():
             scores_out.write(orjson.dumps(

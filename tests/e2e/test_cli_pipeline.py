@@ -52,7 +52,17 @@ def test_demo_telemetry_through_the_cli_matches_the_backtest(kafka_bootstrap: st
         alerts = [orjson.loads(x) for x in tail.stdout.splitlines()]
         changes = [orjson.loads(x) for x in (tmp_path / "replay" / "changes.jsonl").read_bytes().splitlines()]
         want = [(c["account"], c["from"], c["to"], c["score"], c["at"]) for c in changes if c["from"]]
-        assert [(a["account"], a["from"], a["to"], a["score"], a["at"]) for a in alerts] == want
+        band = [a for a in alerts if a["kind"] == "engagement" and a["reason"] in ("band_change", "sweep")]
+        assert [(a["account"], a["from"], a["to"], a["score"], a["at"]) for a in band] == want
+        # the default model has [health]: health band changes and signals are alerts too
+        health = [orjson.loads(x) for x in (tmp_path / "replay" / "health_changes.jsonl").read_bytes().splitlines()]
+        want_h = [(c["account"], c["from"], c["to"], c["score"], c["at"]) for c in health if c["from"]]
+        got_h = [a for a in alerts if a["kind"] == "health" and a["reason"] in ("band_change", "sweep")]
+        assert [(a["account"], a["from"], a["to"], a["score"], a["at"]) for a in got_h] == want_h
+        signals = [orjson.loads(x) for x in (tmp_path / "replay" / "signals.jsonl").read_bytes().splitlines()]
+        got_s = [a for a in alerts if a["reason"] not in ("band_change", "sweep")]
+        assert [(a["account"], a["reason"], a["at"]) for a in got_s] == \
+            [(s["account"], s["reason"], s["at"]) for s in signals]
         assert {a["traits"].get("plan") for a in alerts} >= {"enterprise", "team"}  # traits from group calls
     finally:
         worker.send_signal(signal.SIGTERM)

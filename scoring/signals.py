@@ -1,0 +1,84 @@
+"""Signal alerts straight from the seeds (004), and each alert's default route and action.
+
+A signal is raised by one accepted event (or, for onboarding and sharp drops, by an
+evaluation), independently of band changes:
+
+- `nps_detractor`: `NPS Submitted` with score <= nps_detractor_max (0-6);
+- `nps_promoter`: `NPS Submitted` with score >= nps_promoter_min (9-10);
+- `payment_failed` / `subscription_past_due`: `Payment Failed` / `Subscription Past Due`;
+- `contraction`: an event listed in `contraction` (`Add-on Canceled`, `Subscription
+  Downgraded`), with `properties.mrr_delta` in the detail when it is a number;
+- `onboarding_stalled`: no milestone reached `stall_days` after the account's first event (once
+  per account; noticed at the account's next evaluation: an event, or a sweep that evaluates it);
+- `sharp_drop`: the score fell by >= sharp_drop_points since `trend_days` earlier, band change
+  or not (once per drop: re-armed when the score is back above that line).
+
+Passives (NPS 7-8) raise nothing. `ROUTES` holds the default route name and suggested action
+per reason, and per band for band changes (DESIGN.md's band table).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoring.health import NPS_EVENT, nps_value
+from scoring.model import HealthConfig
+
+PAYMENT_FAILED = "Payment Failed"
+PAST_DUE = "Subscription Past Due"
+
+ROUTES: dict[str, tuple[str, str]] = {
+    "nps_detractor": ("csm_call", "detractor: high-priority CSM call within 24 h to address the "
+                      "problem and prevent churn"),
+    "nps_promoter": ("referral_ask", "promoter: ask for a referral or a case study"),
+    "payment_failed": ("billing", "billing alert: a payment failed; contact the billing owner"),
+    "subscription_past_due": ("billing", "billing alert: the subscription is past due"),
+    "contraction": ("csm_immediate", "contraction: contact the account at once; demonstrate "
+                    "the feature's full value and explore expansion"),
+    "onboarding_stalled": ("guidance", "onboarding stalled: automated guidance (e-mail / in-app) "
+                           "toward the next milestone"),
+    "sharp_drop": ("csm_review", "sharp drop: review the account before it changes band"),
+}
+BAND_ROUTES: dict[str, tuple[str, str]] = {
+    "at_risk": ("csm_immediate", "churn risk: immediate CSM alert"),
+    "red": ("csm_review", "CSM notification for an account review"),
+    "yellow": ("guidance", "automated guidance (e-mail / in-app webhook)"),
+    "green": ("monitor", "low-touch monitoring, no alert"),
+    "thriving": ("expansion", "flag an expansion opportunity"),
+}
+
+
+def route_of(reason: str, to_band: str) -> tuple[str, str]:
+    """(default route name, suggested action) of an alert."""
+    return ROUTES.get(reason) or BAND_ROUTES[to_band]
+
+
+def event_signals(cfg: HealthConfig, name: str, props: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The signals one accepted event raises: [(reason, detail)]."""
+    sig = cfg.signals
+    if name == NPS_EVENT:
+        v = nps_value(props)
+        if v is None:
+            return []
+        if v <= sig.nps_detractor_max:
+            return [("nps_detractor", {"nps": v})]
+        if v >= sig.nps_promoter_min:
+            return [("nps_promoter", {"nps": v})]
+        return []
+    if sig.billing and name == PAYMENT_FAILED:
+        return [("payment_failed", {"event": name})]
+    if sig.billing and name == PAST_DUE:
+        return [("subscription_past_due", {"event": name})]
+    if name in sig.contraction:
+        delta = props.get("mrr_delta")
+        ok = isinstance(delta, int | float) and not isinstance(delta, bool)
+        return [("contraction", {"event": name, "mrr_delta": delta if ok else None})]
+    return []
+
+
+def onboarding_stalled(cfg: HealthConfig, first_ts: int | None, reached: dict[str, int],
+                       clock_us: int) -> bool:
+    """No milestone reached `stall_days` (or more) after the account's first event."""
+    if not cfg.milestones or cfg.stall_days <= 0 or first_ts is None or reached:
+        return False
+    return clock_us - first_ts >= cfg.stall_days * 86400 * 1_000_000
