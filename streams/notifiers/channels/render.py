@@ -34,7 +34,13 @@ MAX_EXTRA = 8
 
 def clean(value: Any, limit: int = 200) -> str:
     """A display string: `str(value)` without control characters, at most `limit` characters."""
-    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an integer beyond 64 bits
+            text = repr(value)
     text = _CONTROL.sub(" ", text).strip()
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
