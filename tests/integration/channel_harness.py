@@ -14,7 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -86,7 +89,7 @@ class HttpReceiver:
             self.big_done.set()
         return resp
 
-    async def start(self) -> HttpReceiver:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> HttpReceiver:
         app = web.Application()
         app.router.add_post("/hook", self.ok)
         app.router.add_post("/slack/{token}", self.ok)
@@ -97,10 +100,10 @@ class HttpReceiver:
         app.router.add_post("/big", self.big)
         self.runner = web.AppRunner(app, shutdown_timeout=2)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=ssl_context)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self.base_url = f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
         return self
 
     @property
@@ -146,3 +149,18 @@ def start_smtp() -> tuple[Controller, RecordingSmtpHandler]:
     controller = Controller(handler, hostname="127.0.0.1", port=free_port())
     controller.start()
     return controller, handler
+
+
+def self_signed_cert(directory: Path, dns_name: str) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for `dns_name` (and nothing else), made by openssl."""
+    cert, key = directory / f"{dns_name}.crt", directory / f"{dns_name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={dns_name}",
+                    "-addext", f"subjectAltName=DNS:{dns_name}"], check=True, capture_output=True)
+    return cert, key
+
+
+def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    return ctx

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from email.utils import formatdate
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ from streams.notifiers.errors import (
     RefusedTargetError,
     RetryableDeliveryError,
 )
-from tests.integration.channel_harness import HttpReceiver, free_port
+from tests.integration.channel_harness import HttpReceiver, free_port, self_signed_cert, server_tls
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -212,3 +213,37 @@ async def test_literal_internal_addresses_are_refused_before_connecting(host: st
 async def test_metadata_address_not_allowed_by_a_wide_network() -> None:
     with pytest.raises(RefusedTargetError, match="metadata"):
         await send(webhook("http://169.254.169.254/latest/meta-data/", allow_networks=["169.254.0.0/16"]))
+
+
+async def test_https_connects_to_the_checked_ip_but_verifies_the_hostname(tmp_path: Path) -> None:
+    # The certificate names only "localhost": the connection goes to the pinned 127.0.0.1, yet SNI
+    # and the certificate check use the URL's host name.
+    cert, key = self_signed_cert(tmp_path, "localhost")
+    receiver = await HttpReceiver().start(server_tls(cert, key))
+    try:
+        await send(webhook(f"https://localhost:{receiver.port}/hook", ca_file=str(cert)))
+        [got] = receiver.received
+        assert got.headers["Host"] == f"localhost:{receiver.port}"
+        Webhook(SECRET).verify(got.body, got.headers)
+
+        # Without our CA: the public bundle does not trust it -> permanent, nothing received.
+        with pytest.raises(PermanentDeliveryError, match="certificate"):
+            await send(webhook(f"https://localhost:{receiver.port}/hook"))
+        assert len(receiver.received) == 1
+    finally:
+        await receiver.stop()
+
+    # A trusted certificate for another name: rejected by the host name check.
+    other_cert, other_key = self_signed_cert(tmp_path, "other.example")
+    other = await HttpReceiver().start(server_tls(other_cert, other_key))
+    try:
+        with pytest.raises(PermanentDeliveryError, match=r"certificate rejected \(Hostname mismatch"):
+            await send(webhook(f"https://localhost:{other.port}/hook", ca_file=str(other_cert)))
+        assert other.received == []
+    finally:
+        await other.stop()
+
+
+async def test_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="ca_file"):
+        webhook("https://hooks.example.com/x", ca_file=str(tmp_path / "missing.pem"))

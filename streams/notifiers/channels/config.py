@@ -64,6 +64,8 @@ class _HttpOptions(_Strict):
     max_response_bytes: int = Field(65536, ge=0, le=16 * 1024 * 1024)
     # CIDRs the SSRF guard lets through even though they are loopback/private/link-local.
     allow_networks: StrTuple = ()
+    # A PEM file of CA certificates to trust instead of the public bundle (a private CA).
+    ca_file: str | None = None
 
     _nets = field_validator("allow_networks")(_check_networks)
 

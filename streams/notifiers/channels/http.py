@@ -8,6 +8,7 @@ turns every outcome into either a return (2xx) or one `DeliveryError`:
     2xx                       ok
     408, 429, 5xx             RetryableDeliveryError (retry_after from Retry-After, either form)
     3xx                       PermanentDeliveryError (redirects are not followed)
+    TLS certificate rejected  PermanentDeliveryError (retrying will not fix it; `ca_file` might)
     other 4xx                 PermanentDeliveryError
     timeout, connection error RetryableDeliveryError
     SSRF refusal              RefusedTargetError
@@ -20,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
+from scoring.errors import ConfigError
 from streams.notifiers.channels.ssrf import IPNetwork, resolve_checked
 from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -62,21 +65,36 @@ def _snippet(body: bytes) -> str:
     return " ".join(text.split())
 
 
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class HttpPoster:
     """A pooled httpx client for one channel, with its SSRF allow-list, timeouts and read cap."""
 
     def __init__(self, channel: str, *, connect_timeout: float, read_timeout: float,
-                 max_response_bytes: int, allow_networks: tuple[IPNetwork, ...]) -> None:
+                 max_response_bytes: int, allow_networks: tuple[IPNetwork, ...],
+                 ca_file: str | None = None) -> None:
         self.channel = channel
         self.allow_networks = allow_networks
         self.max_response_bytes = max_response_bytes
         # The whole exchange is bounded too: a receiver dripping one byte per second would never
         # trip the per-read timeout.
         self.total_timeout = connect_timeout + 2 * read_timeout
+        try:
+            verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(f"channel {channel!r}: ca_file {ca_file!r} cannot be loaded: {e}") from None
         self._client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(connect=connect_timeout, read=read_timeout, write=read_timeout,
                                   pool=connect_timeout),
+            verify=verify,
             trust_env=False,  # no proxy from the environment: the SSRF check must see the real target
             headers={"User-Agent": USER_AGENT},
         )
@@ -107,6 +125,10 @@ class HttpPoster:
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as e:
             raise PermanentDeliveryError(f"{where}: {e}") from None
         except httpx.TransportError as e:
+            if (bad_cert := _cert_error(e)) is not None:
+                raise PermanentDeliveryError(
+                    f"{where}: TLS certificate rejected ({bad_cert.verify_message}); fix the "
+                    f"certificate or set ca_file to the CA that signed it") from None
             raise RetryableDeliveryError(f"{where} failed: {type(e).__name__}: {e}") from None
         self._classify(where, response, reply)
         return reply

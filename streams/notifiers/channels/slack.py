@@ -33,7 +33,8 @@ class SlackChannel:
         self._http = HttpPoster(name, connect_timeout=config.connect_timeout,
                                 read_timeout=config.read_timeout,
                                 max_response_bytes=config.max_response_bytes,
-                                allow_networks=parse_networks(config.allow_networks))
+                                allow_networks=parse_networks(config.allow_networks),
+                                ca_file=config.ca_file)
 
     def __repr__(self) -> str:
         return f"SlackChannel(name={self.name!r})"
