@@ -29,6 +29,7 @@ from faust.streams import _current_event
 
 from scoring.engine import Change, Resolver
 from scoring.events import Event, Rejected, parse_message
+from streams import metrics
 from streams.app import WorkerConfig
 from streams.partition_state import PartitionState, traits_item
 from streams.records import alert_from_change, dead_letter
@@ -114,6 +115,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
     async def resolve(stream: Any) -> None:
         resolver = Resolver(TableMapping(users), account_traits={})
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
+            started, invalid = time.perf_counter(), dict[str, int]()  # metrics, once per batch
             dead: list[tuple[str, bytes | None, bytes]] = []
             scored: dict[int, list[dict[str, Any]]] = {}
             now_us = time.time_ns() // 1000
@@ -124,6 +126,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                 for item in parse_message(msg.value or b"", now_us=now_us, max_future_skew_us=skew_us):
                     routed = item if isinstance(item, Rejected) else resolver.route(item)
                     if isinstance(routed, Rejected):
+                        invalid[routed.reason] = invalid.get(routed.reason, 0) + 1
                         dead.append((names.dlq, msg.key, dead_letter(
                             reason=routed.reason, detail=routed.detail, raw=msg.value or b"",
                             topic=msg.topic, partition=msg.partition, offset=msg.offset,
@@ -136,6 +139,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                             traits_item(item.group_id, item.traits))
                 resolver.account_traits.clear()
             await send_all(dead, [(names.scored, p, orjson.dumps(items)) for p, items in scored.items()])
+            metrics.resolve_batch(len(batch), invalid, started)
 
     # -- score -----------------------------------------------------------------
     def state_of(event: Any) -> PartitionState:
@@ -144,6 +148,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
         if st is None:
             _focus(event)
             st = partitions[p] = PartitionState.restore(p, model, sweep, states.items())
+            metrics.track(st)
             log.info("partition %d: restored %d accounts (stream clock %s)", p,
                      len(st.scorer.accounts), st.scorer.clock)
         return st
@@ -162,6 +167,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
     @app.agent(topics["scored"], concurrency=1, name="score")
     async def score(stream: Any) -> None:
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
+            started = time.perf_counter()
             out: list[tuple[str, bytes | None, bytes]] = []
             touched: dict[int, Any] = {}
             for event in batch:
@@ -172,6 +178,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
             await send_all(out)
             last_events.update(touched)
             persist(touched)
+            metrics.score_batch([partitions[p] for p in touched], batch[0] if batch else None, out, started)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -191,5 +198,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                 changes: list[Change] = []
                 st.scorer.sweep_to(now_us, changes)
                 if changes:
-                    await send_all(alerts_for(st, changes))
+                    sent = alerts_for(st, changes)
+                    await send_all(sent)
+                    metrics.count_alerts(sent)
                     persist({p: event})

@@ -78,4 +78,8 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     from streams.agents import register_agents
 
     register_agents(app, cfg, names, topics, users, states)
+    from streams.web import register_web
+
+    register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
+                 lag_samples=s.lag_samples)
     return app

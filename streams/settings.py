@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     partitions: int = 1
     sweep_seconds: int = 86400
     max_future_skew_seconds: float = 300.0
+    lag_interval: float = 5.0  # the worker's lag monitor: seconds between broker polls
+    lag_samples: int = 10  # ... and commits kept per partition (Burrow's window)
 
     # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
     stack_dir: Path = Path(".pulse")

@@ -8,6 +8,7 @@ shared groups below when `_register()` imports them:
 - `stream.py`  `pulse worker`, `pulse produce`, `pulse alerts tail`, `pulse scores export`,
                `pulse bench stream`
 - `notify.py`  `pulse notifier`, `pulse alerts dlq ...`
+- `lag.py`     `pulse lag`
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(scores_app, name="scores")
 app.add_typer(bench_app, name="bench")
 
-_COMMAND_MODULES = ("replay", "stack", "stream", "notify")
+_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag")
 
 
 def _register() -> None:

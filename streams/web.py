@@ -1,0 +1,89 @@
+"""The worker's own web views, on Faust's web server (`PULSE_WEB_PORT`):
+
+- `/metrics`  Prometheus text format: every `pulse_*` metric of `streams.metrics`;
+- `/lag`      JSON: Burrow status per partition of this worker's consumer group, on `events`
+              and `scored`, from a `LagMonitor` the worker runs in the background (every
+              `PULSE_LAG_INTERVAL` seconds, a window of `PULSE_LAG_SAMPLES` commits); it also
+              sets the `pulse_consumer_lag*` gauges;
+- `/healthz`  liveness: 200 while the event loop answers;
+- `/ready`    readiness: 200 once the app is started and not rebalancing or recovering tables,
+              503 otherwise (a worker with no partitions assigned is still ready: it is a standby).
+
+Faust registers no `/metrics` of its own (its optional JSON view is `/performance`, and its
+Prometheus sensor, which crashes on `highwater() = None`, faust #214, is not installed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+
+from streams import metrics
+from streams.lagmon import LagMonitor
+
+log = logging.getLogger("pulse.web")
+
+
+def readiness(app: Any) -> tuple[bool, str]:
+    if not app.started or app.should_stop:
+        return False, "starting" if not app.should_stop else "stopping"
+    if getattr(app, "rebalancing", False):
+        return False, "rebalancing"
+    if getattr(app, "in_recovery", False):
+        return False, "recovering tables"
+    return True, "ready"
+
+
+def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_interval: float = 5.0,
+                 lag_samples: int = 10) -> LagMonitor:
+    """Add the views and the background lag sampler to `app`; returns the monitor."""
+    group = app.conf.id
+    monitor = LagMonitor(bootstrap, {group: topics}, samples=lag_samples, interval=lag_interval)
+    metrics.bind_app(app)
+
+    @app.page("/metrics")
+    async def metrics_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        # aiohttp refuses a charset inside content_type: pass the whole header instead
+        body = generate_latest(metrics.REGISTRY)
+        return self.bytes(body, headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4})
+
+    @app.page("/lag")
+    async def lag_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return self.json({"group": group, **monitor.snapshot()})
+
+    @app.page("/healthz")
+    async def healthz_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return self.json({"status": "ok"})
+
+    @app.page("/ready")
+    async def ready_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        ok, why = readiness(app)
+        return self.json({"ready": ok, "status": why}, status=200 if ok else 503)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def lag_sampler() -> None:
+        started = False
+        try:
+            while not app.should_stop:
+                try:
+                    if not started:
+                        await monitor.start()
+                        started = True
+                    metrics.set_lag(await monitor.poll())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # the broker away: keep the last evaluation, say why
+                    monitor.error = f"{type(exc).__name__}: {exc}"
+                    log.warning("lag monitor: %s", monitor.error)
+                    if not started:
+                        await monitor.stop()
+                await asyncio.sleep(monitor.interval)
+        finally:
+            if started:
+                await monitor.stop()
+
+    return monitor
