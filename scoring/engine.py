@@ -179,15 +179,15 @@ class Scorer:
     def _accept(self, ev: ScoredEvent, acct: Account, changes: list[Change]) -> None:
         """Add an accepted event to an account whose clock is already moved."""
         account = ev.account
+        insight = self.insight
+        signals = None if insight is None or acct.extra is None else insight.accept(
+            acct.extra, ev, acct.clock)
         if self.rule.accept(acct.state, ev.ts_us, self.weights.get(ev.name, 0.0),  # type: ignore[arg-type]
                             acct.clock):
             self._watch_expiry(account, acct)
         if ev.message_id is not None:
             acct.seen.record(ev.message_id, acct.clock, self.window_us)
         self.dirty.add(account)
-        insight = self.insight
-        signals = None if insight is None or acct.extra is None else insight.accept(
-            acct.extra, ev, acct.clock)
         self._evaluate(account, acct, acct.clock, "event", changes, signals)
 
     def _evaluate(self, account: str, acct: Account, clock: int, cause: Cause,
@@ -208,14 +208,23 @@ class Scorer:
 
     # -- the sweep ------------------------------------------------------------
     def _watch_expiry(self, account: str, acct: Account) -> None:
-        """Schedule the account for the first sweep at which a bucket leaves its window."""
+        """Schedule the account for the first sweep at which a bucket leaves its window (or at
+        which its onboarding stalls: `Insight.due_at`)."""
         at = self.rule.expires_at(acct.state)  # type: ignore[arg-type]
+        if acct.extra is not None and self.insight is not None:
+            due = self.insight.due_at(acct.extra)
+            if due is not None and (at is None or due < at):
+                at = due
         if at is None:
             return
         current = self._scheduled.get(account)
         if current is None or at < current:
             self._scheduled[account] = at
             heapq.heappush(self._expiry, (at, account))
+
+    def _insight_due(self, acct: Account, point: int) -> bool:
+        due = None if acct.extra is None or self.insight is None else self.insight.due_at(acct.extra)
+        return due is not None and due <= point
 
     def _sorted_accounts(self) -> list[str]:
         if len(self._order) != len(self.accounts):
@@ -263,7 +272,7 @@ class Scorer:
                 due.add(account)
         for account in sorted(due):
             acct = accounts[account]
-            if rule.prune(acct.state, point):  # type: ignore[arg-type]
+            if rule.prune(acct.state, point) or self._insight_due(acct, point):  # type: ignore[arg-type]
                 self.dirty.add(account)
                 self._evaluate(account, acct, point, "sweep", changes)
             self._watch_expiry(account, acct)

@@ -39,7 +39,7 @@ from scoring.health import (
     weakest,
 )
 from scoring.model import Model
-from scoring.signals import event_signals, onboarding_stalled
+from scoring.signals import event_signals, onboarding_stalled, stall_deadline
 from scoring.trend import DAY_US, Trend
 
 ENG_DROP, HEALTH_DROP, STALLED = 1, 2, 4  # Extra.flags bits
@@ -97,6 +97,15 @@ class Insight:
             return []
         observe(x.health, self.health, name, ev.ts_us, ev.properties)
         return event_signals(self.health, name, ev.properties)
+
+    def due_at(self, x: Extra) -> int | None:
+        """When a silent account must be evaluated besides its window expiry (window mode's sweep
+        visits only accounts due): the time its onboarding stalls, until that is signalled."""
+        h, cfg = x.health, self.health
+        if (h is None or cfg is None or x.flags & STALLED or h.reached or h.first_ts is None
+                or not cfg.milestones or cfg.stall_days <= 0):
+            return None
+        return stall_deadline(cfg, h.first_ts)
 
     # -- evaluations ----------------------------------------------------------
     def _trend(self, trend: Trend, day: int, score: float) -> dict[str, Any]:

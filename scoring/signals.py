@@ -81,4 +81,9 @@ def onboarding_stalled(cfg: HealthConfig, first_ts: int | None, reached: dict[st
     """No milestone reached `stall_days` (or more) after the account's first event."""
     if not cfg.milestones or cfg.stall_days <= 0 or first_ts is None or reached:
         return False
-    return clock_us - first_ts >= cfg.stall_days * 86400 * 1_000_000
+    return clock_us >= stall_deadline(cfg, first_ts)
+
+
+def stall_deadline(cfg: HealthConfig, first_ts: int) -> int:
+    """The time at which an account with no milestone reached counts as stalled."""
+    return first_ts + int(cfg.stall_days * 86400 * 1_000_000)
