@@ -48,6 +48,7 @@ class ReplayResult:
     lines: int
     invalid_reasons: dict[str, int] = field(default_factory=dict)
     account_traits: dict[str, dict[str, Any]] = field(default_factory=dict)  # from group calls
+    scorer: Scorer | None = None  # the final state, for end-of-file readings (`pulse report`)
 
 
 def _change_line(c: Change) -> bytes:
@@ -165,4 +166,4 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
     (out_dir / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | _OPTS))
     return ReplayResult(summary, time.perf_counter() - started, lines, dict(sorted(invalid.items())),
-                        dict(resolver.account_traits))
+                        dict(resolver.account_traits), scorer)

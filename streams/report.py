@@ -12,12 +12,17 @@ Contents (`build_report` returns it as a dict; `render_markdown` / `render_json`
   "(none)"). The scores are those at the end of the file, whatever the period.
 - histogram: final scores in fixed bins: (-inf, at_risk_below), then `bins`
   equal half-open bins over [at_risk_below, green_max), then [green_max, +inf).
+- health_bands: the same for the final health band (`health_scores.jsonl`),
+  when the model has `[health]`; else None. "no health yet" counts accounts
+  without one.
 - at_risk: accounts whose final band is at_risk or red, sorted by band, score,
   account, with their last band change from `changes.jsonl` (from, to, score,
-  when: the score it entered its band with is the trend we have; the score 7
-  days earlier is not kept by replay) and the weighted events they sent most:
-  accepted events over the whole file (not only the score window), ranked by
-  count x |weight| — a pointer for the CSM, not the score's decomposition.
+  when); when the model has `[explain]` / `[health]`, the explanation engine's
+  reading at the account's final clock (`score_7d_ago`, `delta_7d`,
+  `top_events`: weight x count in the score window) and the health score and
+  band (else those keys are None); and always `negative_events` /
+  `positive_events`: accepted weighted events over the whole file (not only
+  the window), ranked by count x |weight| — a pointer for the CSM.
 - pql: product-qualified leads: plan trait "free" or "trial" (any case) and
   final band green or thriving, sorted by score (highest first), account.
 - revenue: `RevenueLedger.kpis` over the period: [from, to] if given, else
@@ -37,6 +42,7 @@ from typing import Any
 import orjson
 
 from scoring.bands import BAND_NAMES
+from scoring.engine import Scorer
 from scoring.errors import ConfigError
 from scoring.events import Event, ScoredEvent
 from scoring.model import Model
@@ -45,6 +51,7 @@ from scoring.timefmt import format_us, parse_iso_us
 from streams.replay import replay
 
 NONE_VALUE = "(none)"
+NO_BAND = "no health yet"
 AT_RISK_BANDS = ("at_risk", "red")
 PQL_BANDS = ("green", "thriving")
 DEFAULT_SEGMENTS = ("plan", "industry")
@@ -100,11 +107,37 @@ def _segment_value(traits: dict[str, Any], key: str) -> str:
     return v if isinstance(v, str) else orjson.dumps(v).decode()
 
 
-def _band_counts(bands: Iterable[str]) -> dict[str, int]:
+def _band_counts(bands: Iterable[str | None], *, undefined: bool = False) -> dict[str, int]:
+    """Accounts per band; with `undefined`, a last key counts those without a band (health)."""
     counts = dict.fromkeys(BAND_NAMES, 0)
+    if undefined:
+        counts[NO_BAND] = 0
     for b in bands:
-        counts[b] += 1
+        counts[NO_BAND if b is None else b] += 1
     return counts
+
+
+def _distribution(bands: list[tuple[str, str | None]], traits: dict[str, dict[str, Any]],
+                  segments: list[str], *, undefined: bool = False) -> dict[str, Any]:
+    """Band counts of (account, band) pairs: all, and per value of each segment trait."""
+    by_segment: dict[str, dict[str, dict[str, int]]] = {}
+    for seg in segments:
+        groups: dict[str, list[str | None]] = {}
+        for account, band in bands:
+            groups.setdefault(_segment_value(traits.get(account, {}), seg), []).append(band)
+        by_segment[seg] = {v: _band_counts(groups[v], undefined=undefined) for v in sorted(groups)}
+    return {"all": _band_counts((b for _, b in bands), undefined=undefined), "by_segment": by_segment}
+
+
+def _explain(scorer: Scorer | None, account: str, score: float) -> dict[str, Any] | None:
+    """The explanation engine's reading at the account's final clock (score 7 days earlier, top
+    events in the window), or None when the model keeps no such state (no [explain]/[health])."""
+    if scorer is None or scorer.insight is None:
+        return None
+    acct = scorer.accounts.get(account)
+    if acct is None or acct.extra is None:
+        return None
+    return scorer.insight.explain(acct.extra, scorer.account_clock(acct), score)
 
 
 def histogram(scores: Iterable[float], lo: float, hi: float, bins: int) -> list[dict[str, Any]]:
@@ -143,14 +176,10 @@ def build_report(events: Path, model: Model, *, segments: Iterable[str] = DEFAUL
         out = Path(tmp)
         scores = [(d["account"], d["score"] + 0.0, d["band"]) for d in _read_jsonl(out / "scores.jsonl")]
         last_change = {d["account"]: d for d in _read_jsonl(out / "changes.jsonl")}
+        health = ({d["account"]: d for d in _read_jsonl(out / "health_scores.jsonl")}
+                  if model.health is not None else None)
     traits = result.account_traits
     segs = list(dict.fromkeys(segments))
-    by_segment: dict[str, dict[str, dict[str, int]]] = {}
-    for seg in segs:
-        groups: dict[str, list[str]] = {}
-        for account, _, band in scores:
-            groups.setdefault(_segment_value(traits.get(account, {}), seg), []).append(band)
-        by_segment[seg] = {v: _band_counts(groups[v]) for v in sorted(groups)}
     weights = dict(model.weights)
     order = {b: i for i, b in enumerate(BAND_NAMES)}
     at_risk = []
@@ -158,11 +187,17 @@ def build_report(events: Path, model: Model, *, segments: Iterable[str] = DEFAUL
                                        key=lambda s: (order[s[2]], s[1], s[0])):
         counts = obs.events.get(account, {})
         ch = last_change.get(account)
+        ex = _explain(result.scorer, account, score)
+        h = None if health is None else health.get(account)
         at_risk.append({
             "account": account, "band": band, "score": score,
             "traits": {k: traits.get(account, {}).get(k) for k in segs},
             "last_change": None if ch is None else {
                 "from": ch["from"], "to": ch["to"], "score": ch["score"] + 0.0, "at": ch["at"]},
+            "score_7d_ago": None if ex is None else ex["score_7d_ago"],
+            "delta_7d": None if ex is None else ex["delta_7d"],
+            "top_events": None if ex is None else ex["top_events"],
+            "health": None if h is None else {"score": h["health"], "band": h["band"]},
             "negative_events": _top(counts, weights, -1),
             "positive_events": _top(counts, weights, +1)})
     pql = [{"account": a, "plan": traits.get(a, {}).get("plan"), "band": b, "score": s}
@@ -183,7 +218,10 @@ def build_report(events: Path, model: Model, *, segments: Iterable[str] = DEFAUL
                                                    "accounts", "changes")},
         "accounts": len(scores),
         "segments": segs,
-        "bands": {"all": _band_counts(b for _, _, b in scores), "by_segment": by_segment},
+        "bands": _distribution([(a, b) for a, _, b in scores], traits, segs),
+        "health_bands": None if health is None else _distribution(
+            [(a, health[a]["band"] if a in health else None) for a, _, _ in scores], traits, segs,
+            undefined=True),
         "histogram": histogram((s for _, s, _ in scores), model.bands.at_risk_below,
                                model.bands.green_max, bins),
         "at_risk": at_risk,
@@ -217,7 +255,44 @@ def _table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
 
 
 def _band_row(label: str, counts: dict[str, int]) -> list[str]:
-    return [label, *(str(counts[b]) for b in BAND_NAMES), str(sum(counts.values()))]
+    return [label, *(str(v) for v in counts.values()), str(sum(counts.values()))]
+
+
+def _bands_section(title: str, dist: dict[str, Any]) -> list[str]:
+    header = ["segment", *dist["all"], "total"]
+    lines = [f"## {title}", "", *_table(header, [_band_row("all accounts", dist["all"])])]
+    for seg, values in dist["by_segment"].items():
+        lines += [f"### {title.lower()} by {seg}", ""]
+        lines += _table([seg, *header[1:]], [_band_row(v, c) for v, c in values.items()])
+    return lines
+
+
+def _trend_cell(a: dict[str, Any]) -> str:
+    if a["score_7d_ago"] is None:
+        return "—"
+    return f"{_num(a['score_7d_ago'])} ({a['delta_7d'] + 0.0:+.2f})"
+
+
+def _at_risk_rows(report: dict[str, Any], explained: bool, health: bool) -> list[list[str]]:
+    rows = []
+    for a in report["at_risk"]:
+        ch = a["last_change"]
+        row = [a["account"], a["band"], _num(a["score"])]
+        if explained:
+            row.append(_trend_cell(a))
+        if health:
+            row.append("—" if a["health"] is None or a["health"]["score"] is None else
+                       f"{_num(a['health']['score'])} {a['health']['band']}")
+        row += [NONE_VALUE if a["traits"][s] is None else str(a["traits"][s]) for s in report["segments"]]
+        row.append("—" if ch is None else
+                   f"{ch['from'] or 'first'} → {ch['to']} at {_num(ch['score'])}, {ch['at']}")
+        if explained:
+            row.append(", ".join(f"{e['event']} ×{e['count']} ({e['points'] + 0.0:+g})"
+                                 for e in a["top_events"]) or "—")
+        else:
+            row += [_events_cell(a["negative_events"]), _events_cell(a["positive_events"])]
+        rows.append(row)
+    return rows
 
 
 def _events_cell(rows: list[dict[str, Any]]) -> str:
@@ -252,31 +327,28 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# Pulse portfolio report: {report['events']}", "",
              f"{report['accounts']} scored accounts; replay: {rp['accepted']} accepted, "
              f"{rp['duplicate']} duplicate, {rp['late']} late, {rp['invalid']} invalid events, "
-             f"{rp['changes']} band changes. Bands and scores are as at the end of the file.", "",
-             "## Band distribution", ""]
-    header = ["segment", *BAND_NAMES, "total"]
-    lines += _table(header, [_band_row("all accounts", report["bands"]["all"])])
-    for seg, values in report["bands"]["by_segment"].items():
-        lines += [f"### by {seg}", ""]
-        lines += _table([seg, *header[1:]], [_band_row(v, c) for v, c in values.items()])
+             f"{rp['changes']} band changes. Bands and scores are as at the end of the file.", ""]
+    lines += _bands_section("Band distribution", report["bands"])
+    if report["health_bands"] is not None:
+        lines += _bands_section("Health band distribution", report["health_bands"])
     lines += ["## Score histogram", ""]
     lines += _table(["score", "accounts"], [
         [f"< {_bound(h['to'])}" if h["from"] is None else f">= {_bound(h['from'])}"
          if h["to"] is None else f"[{_bound(h['from'])}, {_bound(h['to'])})", str(h["count"])]
         for h in report["histogram"]])
+    explained = any(a["top_events"] is not None for a in report["at_risk"])
+    health = report["health_bands"] is not None
     lines += ["## At-risk accounts (at_risk and red)", "",
               "Last change: the band change that put the account where it is (from → to, score, "
-              "when). Events: accepted weighted events over the whole file, ranked by "
-              "count × |weight|.", ""]
-    lines += _table(["account", "band", "score", *report["segments"], "last change",
-                     "top negative events", "top positive events"], [
-        [a["account"], a["band"], _num(a["score"]),
-         *(NONE_VALUE if a["traits"][s] is None else str(a["traits"][s]) for s in report["segments"]),
-         "—" if a["last_change"] is None else
-         f"{a['last_change']['from'] or 'first'} → {a['last_change']['to']} at "
-         f"{_num(a['last_change']['score'])}, {a['last_change']['at']}",
-         _events_cell(a["negative_events"]), _events_cell(a["positive_events"])]
-        for a in report["at_risk"]])
+              "when). " + ("Trend: the score 7 days earlier (change). Top events: weight × count "
+                           "in the score window (the explanation engine)." if explained else
+                           "Events: accepted weighted events over the whole file, ranked by "
+                           "count × |weight| (the model has no [explain]: no trend)."), ""]
+    lines += _table(["account", "band", "score", *(["7 days earlier"] if explained else []),
+                     *(["health"] if health else []), *report["segments"], "last change",
+                     *(["top events (window)"] if explained else
+                       ["top negative events", "top positive events"])],
+                    _at_risk_rows(report, explained, health))
     lines += ["## Product-qualified leads (free/trial plan, green or thriving)", ""]
     lines += _table(["account", "plan", "band", "score"], [
         [p["account"], str(p["plan"]), p["band"], _num(p["score"])] for p in report["pql"]])

@@ -37,6 +37,7 @@ def test_replay_counts(report: dict[str, Any]) -> None:
 
 
 def test_band_distribution_per_segment(report: dict[str, Any]) -> None:
+    assert report["health_bands"] is None  # the model has no [health]
     assert report["bands"]["all"] == bands(at_risk=1, red=2, yellow=2, green=2, thriving=2)
     assert report["bands"]["by_segment"] == {
         "plan": {"(none)": bands(red=1), "enterprise": bands(yellow=1, thriving=1),
@@ -64,21 +65,57 @@ def test_at_risk_list_with_reasons(report: dict[str, Any]) -> None:
          "traits": {"plan": "team", "industry": "retail"},
          "last_change": {"from": "red", "to": "at_risk", "score": -2.0,
                          "at": "2026-11-06T10:00:00+00:00"},
+         "score_7d_ago": None, "delta_7d": None, "top_events": None, "health": None,
          "negative_events": [{"event": "Subscription Downgraded", "count": 1, "weight": -20.0},
                              {"event": "Support Ticket Opened", "count": 2, "weight": -3.0}],
          "positive_events": [{"event": "Login", "count": 1, "weight": 1.0}]},
         {"account": "fern", "band": "red", "score": 3.0, "traits": {"plan": "free", "industry": None},
          "last_change": {"from": None, "to": "red", "score": 2.0, "at": "2026-11-10T14:00:00+00:00"},
+         "score_7d_ago": None, "delta_7d": None, "top_events": None, "health": None,
          "negative_events": [],
          "positive_events": [{"event": "Page Viewed", "count": 1, "weight": 2.0},
                              {"event": "Login", "count": 1, "weight": 1.0}]},
         {"account": "hive", "band": "red", "score": 16.0, "traits": {"plan": None, "industry": None},
          "last_change": {"from": None, "to": "red", "score": 1.0, "at": "2026-11-03T08:00:00+00:00"},
+         "score_7d_ago": None, "delta_7d": None, "top_events": None, "health": None,
          "negative_events": [],
          "positive_events": [{"event": "Teammate Invited", "count": 1, "weight": 10.0},
                              {"event": "Report Exported", "count": 1, "weight": 5.0},
                              {"event": "Login", "count": 1, "weight": 1.0}]},
     ]
+
+
+def test_with_health_and_explain_the_report_adds_health_bands_and_trends() -> None:
+    rep = build_report(EVENTS, load_model(DATA / "model_health.toml"))
+    # engagement is unchanged by [health]/[explain]
+    assert rep["bands"]["all"] == bands(at_risk=1, red=2, yellow=2, green=2, thriving=2)
+    # health = 0.5 x clamp(score, 0, 100) + 0.5 x max(0, 100 - 25 x tickets): EXPECTED.md
+    def hb(red: int = 0, yellow: int = 0, green: int = 0) -> dict[str, int]:
+        return {**bands(red=red, yellow=yellow, green=green), "no health yet": 0}
+    assert rep["health_bands"] == {
+        "all": hb(red=1, yellow=3, green=5),
+        "by_segment": {
+            "plan": {"(none)": hb(yellow=1), "enterprise": hb(green=2), "free": hb(yellow=1, green=1),
+                     "team": hb(red=1, yellow=1, green=1), "trial": hb(green=1)},
+            "industry": {"(none)": hb(yellow=2), "fintech": hb(yellow=1, green=1),
+                         "health": hb(green=2), "retail": hb(red=1, green=2)}}}
+    got = {a["account"]: (a["score_7d_ago"], a["delta_7d"], a["health"], a["top_events"])
+           for a in rep["at_risk"]}
+    assert got == {
+        "bolt": (-25.0, 0.0, {"score": 25.0, "band": "red"},
+                 [{"event": "Subscription Downgraded", "count": 1, "points": -20.0},
+                  {"event": "Support Ticket Opened", "count": 2, "points": -6.0},
+                  {"event": "Login", "count": 1, "points": 1.0}]),
+        "fern": (3.0, 0.0, {"score": 51.5, "band": "yellow"},
+                 [{"event": "Page Viewed", "count": 1, "points": 2.0},
+                  {"event": "Login", "count": 1, "points": 1.0}]),
+        "hive": (6.0, 10.0, {"score": 58.0, "band": "yellow"},
+                 [{"event": "Teammate Invited", "count": 1, "points": 10.0},
+                  {"event": "Report Exported", "count": 1, "points": 5.0},
+                  {"event": "Login", "count": 1, "points": 1.0}])}
+    md = render_markdown(rep)
+    assert "| all accounts | 0 | 1 | 3 | 5 | 0 | 0 | 9 |" in md.splitlines()
+    assert "| hive | red | 16.00 | 6.00 (+10.00) | 58.00 yellow |" in md
 
 
 def test_pql_candidates(report: dict[str, Any]) -> None:
@@ -165,7 +202,8 @@ def test_cli_stdout_markdown_and_json_with_a_period() -> None:
     r = pulse(str(EVENTS), "--model", str(MODEL), "--segment", "industry")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("# Pulse portfolio report: events.jsonl")
-    assert "### by industry" in r.stdout and "### by plan" not in r.stdout
+    assert "### band distribution by industry" in r.stdout
+    assert "### band distribution by plan" not in r.stdout
     r = pulse(str(EVENTS), "--model", str(MODEL), "--format", "json", "--from", "2026-11-10",
               "--to", "2026-11-19")
     assert r.returncode == 0, r.stderr
