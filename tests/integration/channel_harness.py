@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -144,9 +144,18 @@ class RecordingSmtpHandler:
         return "250 Message accepted for delivery"
 
 
-def start_smtp() -> tuple[Controller, RecordingSmtpHandler]:
+def start_smtp(login: tuple[str, str] | None = None) -> tuple[Controller, RecordingSmtpHandler]:
+    """A real SMTP server; with `login`, AUTH (PLAIN/LOGIN) is required and must match it."""
     handler = RecordingSmtpHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    kwargs: dict[str, Any] = {}
+    if login is not None:
+        def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str,
+                          auth_data: Any) -> AuthResult:
+            ok = isinstance(auth_data, LoginPassword) and \
+                (auth_data.login.decode(), auth_data.password.decode()) == login
+            return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
+        kwargs = {"authenticator": authenticator, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     return controller, handler
 

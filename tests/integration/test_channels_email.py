@@ -130,3 +130,22 @@ async def test_required_starttls_missing_is_permanent(smtp: tuple[Controller, Re
 async def test_no_smtp_server_is_retryable() -> None:
     with pytest.raises(RetryableDeliveryError):
         await send(channel(free_port(), ["csm@example.com"]))
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_login_with_password_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    controller, handler = start_smtp(login=("pulse", "s3cret-pw"))
+    try:
+        monkeypatch.setenv("PULSE_TEST_SMTP_PASSWORD", "s3cret-pw")
+        await send(channel(controller.port, ["csm@example.com"], username="pulse",
+                           password_env="PULSE_TEST_SMTP_PASSWORD"))
+        assert len(handler.envelopes) == 1
+
+        with pytest.raises(PermanentDeliveryError, match="535") as ei:
+            await send(channel(controller.port, ["csm@example.com"], username="pulse", password="wrong"))
+        assert ei.value.status == 535 and "wrong" not in str(ei.value)
+        with pytest.raises(PermanentDeliveryError, match="530"):  # no credentials at all
+            await send(channel(controller.port, ["csm@example.com"]))
+        assert len(handler.envelopes) == 1
+    finally:
+        controller.stop()

@@ -105,7 +105,7 @@ class HttpPoster:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         """POST `body` to `url`; return the reply if 2xx, raise a `DeliveryError` otherwise."""
         target = httpx.URL(url)
-        host, port = target.host, target.port or (443 if target.scheme == "https" else 80)
+        host, port = target.raw_host.decode("ascii"), target.port or (443 if target.scheme == "https" else 80)
         where = f"channel {self.channel!r}: POST to {host}"
         addresses = await resolve_checked(self.channel, host, port, self.allow_networks)
         pinned = target.copy_with(host=str(addresses[0]))
