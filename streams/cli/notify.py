@@ -80,6 +80,7 @@ def notifier(
     logging.basicConfig(level=loglevel.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST otherwise
     s = get_settings()
     cfg = _load(config, required=True)
     if redis_prefix is not None:

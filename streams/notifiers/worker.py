@@ -2,7 +2,9 @@
 
     parse -> dedup -> cooldown -> send -> (delivered | retry later | dead letter)
 
-for up to `concurrency` entries at once. Every outcome is written in one MULTI together with the
+for up to `concurrency` entries at once; entries of the same account run one after the other, in
+stream order (so the cooldown sees an account's alerts in the order they were raised; a retry
+comes back later, behind newer alerts of its account). Every outcome is written in one MULTI together with the
 XACK (and XDEL) of the entry, so a crash leaves each entry either pending (claimed again after
 `claim_idle_seconds` by any worker) or finished, never lost. Nothing here lets an exception out
 of one entry: a bad entry is dead-lettered, an unexpected channel error is treated as retryable.
@@ -11,6 +13,7 @@ of one entry: a bad entry is dead-lettered, an unexpected channel error is treat
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -18,6 +21,7 @@ import socket
 import time
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -48,6 +52,13 @@ async def ensure_group(redis: Redis, stream: str) -> None:
             raise
 
 
+def _account_of(fields: dict[str, str]) -> str:
+    try:
+        return str(orjson.loads(fields.get("alert", "{}")).get("account"))
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+
+
 class ChannelWorker:
     def __init__(self, redis: Redis, keys: Keys, channel: Channel, cfg: NotifierSettings, *,
                  consumer: str | None = None, rng: random.Random | None = None) -> None:
@@ -58,6 +69,7 @@ class ChannelWorker:
         self.rng = rng or random.Random()
         self.scheduler = retry.Scheduler(redis, keys, channel.name)
         self._inflight: dict[str, asyncio.Task[str]] = {}
+        self._last_of_account: dict[str, asyncio.Task[str]] = {}
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -103,15 +115,22 @@ class ChannelWorker:
         for entry_id, fields in rows:
             if entry_id in self._inflight:
                 continue
-            task = asyncio.create_task(self.handle(entry_id, fields))
+            account = _account_of(fields)
+            task = asyncio.create_task(self._after(self._last_of_account.get(account), entry_id, fields))
             self._inflight[entry_id] = task
-            task.add_done_callback(self._done)
+            self._last_of_account[account] = task
+            task.add_done_callback(functools.partial(self._done, entry_id=entry_id, account=account))
 
-    def _done(self, task: asyncio.Task[str]) -> None:
-        for entry_id, t in list(self._inflight.items()):
-            if t is task:
-                del self._inflight[entry_id]
-                return
+    def _done(self, task: asyncio.Task[str], *, entry_id: str, account: str) -> None:
+        if self._inflight.get(entry_id) is task:
+            del self._inflight[entry_id]
+        if self._last_of_account.get(account) is task:
+            del self._last_of_account[account]
+
+    async def _after(self, previous: asyncio.Task[str] | None, entry_id: str, fields: dict[str, str]) -> str:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])
+        return await self.handle(entry_id, fields)
 
     # -- one entry ---------------------------------------------------------------------------------
     async def handle(self, entry_id: str, fields: dict[str, str]) -> str:

@@ -262,3 +262,37 @@ async def test_ssrf_target_refused_with_a_clear_log_line(redis: Redis, redis_pre
     assert "SSRF" in line and "127.0.0.1" in line
     (_id, f), = await redis.xrange(keys.dlq())
     assert f["attempts"] == "1" and "RefusedTargetError" in f["last_error"]
+
+
+async def test_alerts_of_one_account_are_handled_in_order_under_concurrency(redis: Redis,
+                                                                           redis_prefix: str) -> None:
+    cfg = parse_config(fast(redis_prefix, default_cooldown_seconds=3600, concurrency=16))
+    keys = Keys(redis_prefix)
+
+    class Slow(ScriptedChannel):
+        async def send(self, delivery: Delivery) -> None:
+            await asyncio.sleep(0.05 if delivery.alert["to"] == "red" else 0.0)
+            await super().send(delivery)
+
+    csm = Slow("csm")
+    routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
+    router = Router(redis, keys, cfg.notifier, routes or ())
+    batch = [make_alert(1, account="a", frm="yellow", to="red"),      # opens the cooldown
+             make_alert(2, account="a", frm="red", to="at_risk"),     # worse: goes through, after 1
+             make_alert(3, account="a", frm="at_risk", to="red"),     # held back
+             *[make_alert(10 + i, account=f"other-{i}", to="at_risk") for i in range(10)]]
+    await router.handle([(orjson.dumps(a), "test") for a in batch])   # one batch, one XADD each
+    stop = asyncio.Event()
+    task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier).run(stop))
+    try:
+        await wait_for(lambda: len(csm.sent) == 12, what="12 deliveries")
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await task
+    mine = [d.alert["to"] for d in csm.sent if d.alert["account"] == "a"]
+    assert mine == ["red", "at_risk"]
+    assert csm.calls == 12
+
+
+HOOK_CSM = f'[channels.csm]\ntype = "webhook"\nurl = "http://127.0.0.1:9/x"\nsecret = "{SECRET}"\n'
