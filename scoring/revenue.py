@@ -57,10 +57,12 @@ KPIs (seed 004, "Establece Métricas Financieras"):
   marker and by the period end. Rate = converted / trial accounts; None when
   there are no trial accounts.
 
-Bad values never raise: a billing event whose amount is missing, not a number
-(a bool or a numeric string is not a number) or negative for `mrr` is skipped
-and counted in `skipped` by reason; a repeated (account, messageId) is skipped
-as `duplicate`; a non-numeric `mrr` trait is counted as `bad_trait_mrr`.
+Bad values never raise. Skipped and counted in `skipped`: a billing event
+whose amount is absent (`missing_mrr`) or not a usable number (`bad_mrr`: a
+bool or a numeric string is not a number; `mrr` must be >= 0); a repeated
+(account, messageId) of a billing event (`duplicate`, remembered for the whole
+run, unlike the scorer's window-bounded memory); a `group` `mrr` trait that is
+not a number >= 0 (`bad_trait_mrr`).
 """
 
 from __future__ import annotations
