@@ -223,3 +223,5 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1
     r = pulse(str(tmp_path / "missing.jsonl"), "--model", str(MODEL))
     assert r.returncode == 2 and "no such file" in r.stderr
+    r = pulse(str(EVENTS), "--model", str(MODEL), "--format", "html")
+    assert r.returncode == 2 and r.stderr == "error: --format must be md or json, not 'html'\n"
