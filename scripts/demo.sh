@@ -25,6 +25,9 @@ $P produce examples/demo.jsonl
 say "4. alerts raised by the worker (band changes; globex goes silent and the sweep drops it)"
 $P alerts tail --from-beginning --idle-exit 15
 
+say "4b. notifier: the alerts routed by the band table to a local webhook receiver and SMTP inbox"
+bash scripts/demo_notifier.sh
+
 say "5. state: pulse scores export (from the worker's changelog)"
 $P scores export .pulse/demo/scores.jsonl && cat .pulse/demo/scores.jsonl
 echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; worker log: .pulse/demo/worker.log"
