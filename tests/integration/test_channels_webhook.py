@@ -7,6 +7,7 @@ our code) on the headers and body the receiver actually got.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
@@ -247,3 +249,21 @@ async def test_https_connects_to_the_checked_ip_but_verifies_the_hostname(tmp_pa
 async def test_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="ca_file"):
         webhook("https://hooks.example.com/x", ca_file=str(tmp_path / "missing.pem"))
+
+
+async def test_connection_refused_on_one_address_falls_through_to_the_next(receiver: HttpReceiver) -> None:
+    # The receiver listens on 127.0.0.1 only: 127.0.0.2 refuses the connection, nothing was sent,
+    # so the next checked address is tried (as for a name resolving to ::1 and 127.0.0.1).
+    poster = HttpPoster("multi", connect_timeout=5, read_timeout=10, max_response_bytes=1024,
+                        allow_networks=parse_networks(["127.0.0.0/8"]))
+    target = httpx.URL(f"http://localhost:{receiver.port}/hook")
+    try:
+        response = await poster._open(target, [ipaddress.ip_address("127.0.0.2"),
+                                               ipaddress.ip_address("127.0.0.1")], b"{}", {})
+        await response.aclose()
+        assert response.status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            await poster._open(target, [ipaddress.ip_address("127.0.0.2")], b"{}", {})
+    finally:
+        await poster.aclose()
+    assert [r.headers["Host"] for r in receiver.received] == [f"localhost:{receiver.port}"]

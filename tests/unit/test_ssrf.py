@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
+import tomllib
 from email.utils import formatdate
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -119,3 +122,11 @@ def test_bad_tables_are_rejected(table: dict[str, object]) -> None:
     with pytest.raises(ValidationError) as ei:
         parse_channel_config(table)
     assert SECRET not in str(ei.value)
+
+
+def test_the_readme_example_validates() -> None:
+    readme = (Path(__file__).parents[2] / "streams/notifiers/channels/README.md").read_text("utf-8")
+    [example] = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    tables = tomllib.loads(example)["channels"]
+    kinds = {name: type(parse_channel_config(table)).__name__ for name, table in tables.items()}
+    assert kinds == {"ops-hook": "WebhookConfig", "csm-slack": "SlackConfig", "csm-mail": "EmailConfig"}

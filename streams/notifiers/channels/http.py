@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import httpx
 
 from scoring.errors import ConfigError
-from streams.notifiers.channels.ssrf import IPNetwork, resolve_checked
+from streams.notifiers.channels.ssrf import IPAddress, IPNetwork, resolve_checked
 from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
 
 USER_AGENT = "customer-pulse-notifier/0.1"
 RETRYABLE_STATUS = frozenset({408, 425, 429})
+MAX_ADDRESSES = 4  # resolved addresses tried in turn when a connection is refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,17 +106,13 @@ class HttpPoster:
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         """POST `body` to `url`; return the reply if 2xx, raise a `DeliveryError` otherwise."""
         target = httpx.URL(url)
-        host, port = target.raw_host.decode("ascii"), target.port or (443 if target.scheme == "https" else 80)
+        host = target.raw_host.decode("ascii")
+        port = target.port or (443 if target.scheme == "https" else 80)
         where = f"channel {self.channel!r}: POST to {host}"
         addresses = await resolve_checked(self.channel, host, port, self.allow_networks)
-        pinned = target.copy_with(host=str(addresses[0]))
-        request_headers = {**headers, "Host": target.netloc.decode("ascii")}
-        extensions = {"sni_hostname": host} if target.scheme == "https" else {}
         try:
             async with asyncio.timeout(self.total_timeout):
-                request = self._client.build_request("POST", pinned, content=body,
-                                                     headers=request_headers, extensions=extensions)
-                response = await self._client.send(request, stream=True)
+                response = await self._open(target, addresses[:MAX_ADDRESSES], body, headers)
                 try:
                     reply = await self._read(response)
                 finally:
@@ -132,6 +129,22 @@ class HttpPoster:
             raise RetryableDeliveryError(f"{where} failed: {type(e).__name__}: {e}") from None
         self._classify(where, response, reply)
         return reply
+
+    async def _open(self, target: httpx.URL, addresses: list[IPAddress], body: bytes,
+                    headers: Mapping[str, str]) -> httpx.Response:
+        """Send to the first checked address that takes the connection. Trying the next address
+        after a failed connect is safe: nothing was sent yet (e.g. "localhost" -> ::1, 127.0.0.1)."""
+        request_headers = {**headers, "Host": target.netloc.decode("ascii")}
+        extensions = {"sni_hostname": target.raw_host.decode("ascii")} if target.scheme == "https" else {}
+        for i, addr in enumerate(addresses):
+            request = self._client.build_request("POST", target.copy_with(host=str(addr)), content=body,
+                                                 headers=request_headers, extensions=extensions)
+            try:
+                return await self._client.send(request, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                if i == len(addresses) - 1:
+                    raise
+        raise AssertionError("resolve_checked returns at least one address")
 
     async def _read(self, response: httpx.Response) -> HttpReply:
         chunks: list[bytes] = []
