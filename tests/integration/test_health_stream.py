@@ -1,0 +1,125 @@
+"""Health alerts and signals through the real broker: the worker's alerts == the pure core's.
+
+A detractor NPS response produced to the real `events` topic comes out on `alerts` with its
+reason, default route and explanation; on generated telemetry (NPS, tickets, billing,
+contraction events among others) every health band change and signal alert of a 1-partition
+worker equals what `pulse replay`'s core computes, field for field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from scoring.model import parse_model
+from streams.telemetry import Config, write
+from tests.integration.stream_harness import Pipeline, core_run, expected_alerts
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+DATA = Path(__file__).resolve().parents[1] / "data" / "health"
+HEALTH_MODEL = """
+[score]
+mode = "window"
+window_days = 14
+hysteresis = 3.0
+[weights]
+"Login" = 1
+"Feature Used" = 0.5
+"Report Exported" = 5
+"Dashboard Shared" = 4
+"Teammate Invited" = 10
+"Integration Connected" = 15
+"Support Ticket Opened" = -4
+"Payment Failed" = -10
+"Subscription Downgraded" = -20
+[health]
+ticket_penalty = 20.0
+milestones = ["Integration Connected", "Teammate Invited"]
+aha = "Integration Connected"
+stall_days = 10
+[health.weights]
+usage = 0.4
+nps = 0.1
+support = 0.15
+billing = 0.25
+onboarding = 0.1
+[explain]
+sharp_drop_points = 15.0
+"""
+
+
+@pytest.fixture
+def pipeline(kafka_bootstrap: str, tmp_path: Path):
+    created: list[Pipeline] = []
+
+    def make(**kw: Any) -> Pipeline:
+        p = Pipeline(kafka_bootstrap, tmp_path, **kw)
+        created.append(p)
+        return p
+
+    yield make
+    for p in created:
+        p.stop()
+
+
+def test_detractor_nps_on_events_topic_reaches_alerts_with_route_and_explanation(
+        pipeline, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        {"type": "group", "userId": "u9", "groupId": "initech", "traits": {"plan": "team"},
+         "timestamp": "2026-11-02T08:00:00Z"},
+        {"type": "track", "event": "Report Exported", "userId": "u9", "messageId": "r1",
+         "timestamp": "2026-11-02T10:00:00Z"},
+        {"type": "track", "event": "NPS Submitted", "userId": "u9", "messageId": "n1",
+         "timestamp": "2026-11-02T11:00:00Z", "properties": {"score": 2}},
+    ]
+    events.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    p = pipeline(model_path=DATA / "model.toml")  # the worked example's model
+    p.start()
+    p.produce(events)
+    p.wait_caught_up()
+    alerts = p.alerts()
+    (det,) = [a for a in alerts if a["reason"] == "nps_detractor"]
+    # usage 30 -> 12, nps 20 -> 2, support 100 -> 20, billing none: (12 + 2 + 20) / 0.7 = 48.571
+    assert det["kind"] == "health" and det["account"] == "initech"
+    assert (det["from"], det["to"]) == ("yellow", "yellow")
+    assert abs(det["score"] - 34 / 0.7) <= 1e-9
+    assert det["route"] == "csm_call" and "24 h" in det["action"]
+    assert det["explain"]["detail"] == {"nps": 2.0}
+    assert det["components"] == {"usage": 30.0, "nps": 20.0, "support": 100.0, "billing": None}
+    assert det["weakest_component"] == "nps"
+    assert det["top_events"] == [{"event": "Report Exported", "count": 1, "points": 30.0}]
+    assert det["traits"] == {"plan": "team"}
+    assert det["at"] == "2026-11-02T11:00:00+00:00"
+
+
+def _key(a: dict[str, Any]) -> tuple[Any, ...]:
+    return (a["account"], a["kind"], a["reason"], a["at"], a["from"], a["to"])
+
+
+def test_one_partition_health_alerts_equal_replay(pipeline, tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    write(Config(events=5000, accounts=50, days=45, seed=11, window_days=14), events)
+    model_path = tmp_path / "model.toml"
+    model_path.write_text(HEALTH_MODEL)
+    model = parse_model(HEALTH_MODEL)
+    p = pipeline(model_path=model_path)
+    p.start()
+    p.produce(events)
+    p.wait_caught_up()
+    _scores, changes, _end = core_run(events, model)
+    want = expected_alerts(changes)
+    got = p.alerts()
+    kinds = {(a["kind"], a["reason"]) for a in want}
+    assert ("health", "band_change") in kinds and ("health", "nps_detractor") in kinds  # data moves
+    assert len({a["reason"] for a in want if a["kind"] == "health"}) >= 4
+    # field for field, without the traits (the core run does not attach them)
+    strip = sorted(({k: v for k, v in a.items() if k != "traits"} for a in got), key=_key)
+    want = sorted(({k: v for k, v in a.items() if k != "traits"} for a in want), key=_key)
+    assert [_key(a) for a in strip] == [_key(a) for a in want]
+    for g, w in zip(strip, want, strict=True):
+        assert g == w, {k: (g.get(k), w.get(k)) for k in g.keys() | w.keys() if g.get(k) != w.get(k)}
+    assert len({a["alert_id"] for a in got}) == len(got)
