@@ -115,6 +115,8 @@ def test_configs_validate_into_their_types() -> None:
     {"type": "email", "host": "h", "from": "p@example.com", "to": []},
     {"type": "email", "host": "h", "from": "p@example.com", "to": ["a@example.com, b@example.com"]},
     {"type": "email", "host": "h", "from": "p@example.com", "to": ["a@example.com"], "password": "pw"},
+    {"type": "email", "host": "h", "from": "p@example.com\r\nBcc: x@evil.example", "to": ["a@example.com"]},
+    {"type": "email", "host": "h", "from": "Pulse <p@example.com>", "to": ["a@example.com"]},
     {"type": "email", "host": "h", "from": "p@example.com", "to": ["a@example.com"], "tls": True},
     {"type": "pager", "url": "https://x.example"},
 ])

@@ -143,6 +143,13 @@ class SlackConfig(_HttpOptions):
             raise ConfigError(f"channel {channel!r}: {e}") from None
 
 
+def _check_address(addr: str, key: str) -> str:
+    if addr.count("@") != 1 or any(c in addr for c in "\r\n<>,; ") or addr.startswith("@") \
+            or addr.endswith("@"):
+        raise ValueError(f"{key}: {addr!r} is not a single plain e-mail address (user@domain)")
+    return addr
+
+
 class EmailConfig(_Strict):
     """E-mail over SMTP (text + HTML), one SMTP session per message."""
 
@@ -169,9 +176,13 @@ class EmailConfig(_Strict):
     @classmethod
     def _addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         for addr in v:
-            if "@" not in addr or any(c in addr for c in "\r\n<>,"):
-                raise ValueError(f"to: {addr!r} is not a single e-mail address")
+            _check_address(addr, "to")
         return v
+
+    @field_validator("from_")
+    @classmethod
+    def _sender(cls, v: str) -> str:
+        return _check_address(v, "from")
 
     @model_validator(mode="after")
     def _auth(self) -> EmailConfig:
