@@ -108,6 +108,8 @@ def test_configs_validate_into_their_types() -> None:
     {"type": "webhook", "url": "https://x.example", "secret": "not-whsec"},
     {"type": "webhook", "url": "https://x.example", "secret": "whsec_c2hvcnQ="},               # 5-byte key
     {"type": "webhook", "url": "file:///etc/passwd", "secret": SECRET},
+    {"type": "webhook", "url": "https://x.example:99999/", "secret": SECRET},
+    {"type": "webhook", "url": "https://x.example/a b", "secret": SECRET},
     {"type": "webhook", "url": "https://x.example", "secret": SECRET, "allow_networks": ["lan"]},
     {"type": "webhook", "url": "https://x.example", "secret": SECRET, "read_timeout": "10"},   # strict
     {"type": "slack", "webhook_url": "hooks.slack.com/services/x"},

@@ -31,8 +31,12 @@ class _Strict(BaseModel):
 
 def _check_http_url(url: str, what: str) -> str:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
         raise ValueError(f"{what} must be an http:// or https:// URL with a host")
+    try:
+        parts.port  # noqa: B018 -- raises on a port out of range
+    except ValueError:
+        raise ValueError(f"{what} has an invalid port") from None
     return url
 
 

@@ -68,7 +68,9 @@ def _snippet(body: bytes) -> str:
 
 def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     seen: BaseException | None = exc
-    while seen is not None:
+    for _ in range(10):  # httpx -> httpcore -> ssl: a short chain
+        if seen is None:
+            break
         if isinstance(seen, ssl.SSLCertVerificationError):
             return seen
         seen = seen.__cause__ or seen.__context__
@@ -105,9 +107,13 @@ class HttpPoster:
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpReply:
         """POST `body` to `url`; return the reply if 2xx, raise a `DeliveryError` otherwise."""
-        target = httpx.URL(url)
-        host = target.raw_host.decode("ascii")
-        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            target = httpx.URL(url)
+            host = target.raw_host.decode("ascii")
+            port = target.port or (443 if target.scheme == "https" else 80)
+        except (httpx.InvalidURL, UnicodeError) as e:  # message without the URL (it may be a secret)
+            raise PermanentDeliveryError(f"channel {self.channel!r}: the URL is not usable: "
+                                         f"{type(e).__name__}") from None
         where = f"channel {self.channel!r}: POST to {host}"
         addresses = await resolve_checked(self.channel, host, port, self.allow_networks)
         try:
