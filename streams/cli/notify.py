@@ -95,7 +95,16 @@ def notifier(
     metrics.serve(metrics_port)
     where = Endpoints(redis_url=s.redis, bootstrap=s.bootstrap, topic=topic or s.topic("alerts"),
                       group=group or s.topic("notifier"))
-    _run(run(cfg, channels, where, role=role))  # type: ignore[arg-type]
+    from aiokafka.errors import KafkaConnectionError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        _run(run(cfg, channels, where, role=role))  # type: ignore[arg-type]
+    except RedisConnectionError as exc:
+        raise _fail(f"cannot reach Redis at {s.redis}: {exc} (set REDIS_URL, or `pulse stack up`)") from None
+    except KafkaConnectionError as exc:
+        raise _fail(f"cannot reach Kafka at {s.bootstrap}: {exc} (KAFKA_BOOTSTRAP; `pulse stack up`)") \
+            from None
 
 
 def _keys(config: Path | None, redis_prefix: str | None) -> Any:
@@ -108,10 +117,14 @@ def _keys(config: Path | None, redis_prefix: str | None) -> Any:
 
 async def _with_redis(fn: Any) -> Any:
     from redis.asyncio import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
 
-    redis = Redis.from_url(get_settings().redis, decode_responses=True)
+    url = get_settings().redis
+    redis = Redis.from_url(url, decode_responses=True)
     try:
         return await fn(redis)
+    except RedisConnectionError as exc:
+        raise _fail(f"cannot reach Redis at {url}: {exc}") from None
     finally:
         await redis.aclose()
 

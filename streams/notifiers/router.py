@@ -103,7 +103,11 @@ class Router:
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
                                     metadata_max_age_ms=5000)
-        await consumer.start()
+        try:
+            await consumer.start()
+        except BaseException:
+            await consumer.stop()
+            raise
         log.info("router: reading %s in consumer group %s", topic, group)
         try:
             while not stop.is_set():

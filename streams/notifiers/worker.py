@@ -106,10 +106,19 @@ class ChannelWorker:
         resp: Any = await self.redis.xautoclaim(self.stream, GROUP, self.consumer, min_idle_time=idle_ms,
                                            start_id="0-0", count=count)
         rows = [r for r in resp[1] if r and r[1] is not None and r[0] not in self._inflight]
+        await self._forget_idle_consumers()
         if rows:
             log.info("channel %s: claimed %d entr%s idle for %.0f s or more (a worker died?)", self.name,
                      len(rows), "y" if len(rows) == 1 else "ies", self.cfg.claim_idle_seconds)
         return rows
+
+    async def _forget_idle_consumers(self) -> None:
+        """Delete consumers of dead workers (`host-pid` names pile up) once nothing is pending on them."""
+        idle_ms = int(self.cfg.claim_idle_seconds * 1000) * 10
+        consumers: Any = await self.redis.xinfo_consumers(self.stream, GROUP)
+        for c in consumers:
+            if c["name"] != self.consumer and int(c["pending"]) == 0 and int(c["idle"]) > idle_ms:
+                await self.redis.xgroup_delconsumer(self.stream, GROUP, c["name"])
 
     def _start(self, rows: list[Any]) -> None:
         for entry_id, fields in rows:

@@ -296,3 +296,27 @@ async def test_alerts_of_one_account_are_handled_in_order_under_concurrency(redi
 
 
 HOOK_CSM = f'[channels.csm]\ntype = "webhook"\nurl = "http://127.0.0.1:9/x"\nsecret = "{SECRET}"\n'
+
+
+async def test_entries_of_a_dead_worker_are_claimed_and_delivered(redis: Redis, redis_prefix: str) -> None:
+    cfg = parse_config(fast(redis_prefix, send_timeout_seconds=0.2, claim_idle_seconds=0.3))
+    keys = Keys(redis_prefix)
+    routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
+    alerts = [make_alert(i) for i in range(5)]
+    await Router(redis, keys, cfg.notifier, routes or ()).handle([(orjson.dumps(a), "t") for a in alerts])
+    stream = keys.stream("csm")
+    await ensure_group(redis, stream)
+    # a worker that read the entries and died before acknowledging any of them
+    taken = await redis.xreadgroup(GROUP, "dead-worker", {stream: ">"}, count=10)
+    assert len(taken[0][1]) == 5
+    assert (await redis.xpending(stream, GROUP))["pending"] == 5
+    csm = ScriptedChannel("csm")
+    stop = asyncio.Event()
+    task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier, consumer="alive").run(stop))
+    try:
+        await wait_for(lambda: len(csm.sent) == 5, what="the claimed entries delivered")
+    finally:
+        stop.set()
+        await task
+    assert sorted(d.alert_id for d in csm.sent) == sorted(a["alert_id"] for a in alerts)
+    assert (await redis.xpending(stream, GROUP))["pending"] == 0
