@@ -25,12 +25,13 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
+from faust.streams import _current_event, current_event
 
 from scoring.engine import Change, Resolver
 from scoring.events import Event, Rejected, parse_message
 from streams import metrics
 from streams.app import WorkerConfig
+from streams.changelog import TableWriter
 from streams.partition_state import PartitionState, traits_item
 from streams.records import alert_from_change, dead_letter
 from streams.topics import TopicNames
@@ -44,16 +45,24 @@ def _focus(event: Any) -> None:
 
 
 class TableMapping(MutableMapping[str, str]):
-    """The user -> account Faust table seen as a str mapping, with a read cache."""
+    """The user -> account Faust table seen as a str mapping, with a read cache.
 
-    def __init__(self, table: Any, cache_size: int = 1_000_000) -> None:
-        self.table, self.cache_size = table, cache_size
+    Writes are held in `pending` (with the event whose partition they belong to) until the
+    agent calls `flush()` at the end of its batch: one bulk changelog write per batch.
+    """
+
+    def __init__(self, table: Any, writer: TableWriter, cache_size: int = 1_000_000) -> None:
+        self.table, self.writer, self.cache_size = table, writer, cache_size
         self.cache: dict[str, str] = {}
+        self.pending: dict[str, tuple[Any, str]] = {}
 
     def __getitem__(self, user: str) -> str:
         hit = self.cache.get(user)
         if hit is not None:
             return hit
+        held = self.pending.get(user)
+        if held is not None:
+            return held[1]
         raw = self.table.get(user.encode())
         if raw is None:
             raise KeyError(user)
@@ -67,7 +76,13 @@ class TableMapping(MutableMapping[str, str]):
 
     def __setitem__(self, user: str, account: str) -> None:
         self._remember(user, account)
-        self.table[user.encode()] = account.encode()
+        self.pending[user] = (current_event(), account)
+
+    async def flush(self) -> None:
+        pending, self.pending = self.pending, {}
+        for user, (event, account) in pending.items():
+            await self.writer.put(event, user.encode(), account.encode())
+        await self.writer.flush()
 
     def __delitem__(self, user: str) -> None:
         self.cache.pop(user, None)
@@ -113,7 +128,8 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
 
     @app.agent(topics["events"], concurrency=1, name="resolve")
     async def resolve(stream: Any) -> None:
-        resolver = Resolver(TableMapping(users), account_traits={})
+        user_map = TableMapping(users, TableWriter(app, users))
+        resolver = Resolver(user_map, account_traits={})
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
             started, invalid = time.perf_counter(), dict[str, int]()  # metrics, once per batch
             dead: list[tuple[str, bytes | None, bytes]] = []
@@ -139,6 +155,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                             traits_item(item.group_id, item.traits))
                 resolver.account_traits.clear()
             await send_all(dead, [(names.scored, p, orjson.dumps(items)) for p, items in scored.items()])
+            await user_map.flush()
             metrics.resolve_batch(len(batch), invalid, started)
 
     # -- score -----------------------------------------------------------------
@@ -158,11 +175,13 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                  orjson.dumps(alert_from_change(c, traits=st.traits.get(c.account))))
                 for c in changes if c.from_band is not None]
 
-    def persist(touched: dict[int, Any]) -> None:
+    state_writer = TableWriter(app, states)
+
+    async def persist(touched: dict[int, Any]) -> None:
         for p, event in touched.items():
-            _focus(event)
             for key, value in partitions[p].take_writes():
-                states[key] = value
+                await state_writer.put(event, key, value)
+        await state_writer.flush()
 
     @app.agent(topics["scored"], concurrency=1, name="score")
     async def score(stream: Any) -> None:
@@ -177,7 +196,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                 touched[msg.partition] = event
             await send_all(out)
             last_events.update(touched)
-            persist(touched)
+            await persist(touched)
             metrics.score_batch([partitions[p] for p in touched], batch[0] if batch else None, out, started)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
@@ -201,4 +220,4 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
                     sent = alerts_for(st, changes)
                     await send_all(sent)
                     metrics.count_alerts(sent)
-                    persist({p: event})
+                    await persist({p: event})
