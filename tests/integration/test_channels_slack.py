@@ -89,18 +89,42 @@ async def test_block_kit_message(receiver: HttpReceiver) -> None:
     assert ALERT["alert_id"] in blocks[4]["elements"][0]["text"]
 
 
-async def test_health_signal_alert_with_unknown_fields_renders(receiver: HttpReceiver) -> None:
-    alert = {"alert_id": "h1", "kind": "health", "account": "acct-7", "from": "green", "to": "at_risk",
-             "score": -3.25, "score_7d_ago": None, "reason": "nps_detractor",
+async def test_health_signal_alert(receiver: HttpReceiver) -> None:
+    # Shaped as streams/records.py builds a health signal alert (from == to: no band move).
+    alert = {"alert_id": "h1", "kind": "health", "account": "acct-7", "from": "red", "to": "red",
+             "direction": "none", "score": 31.0, "score_7d_ago": 44.0, "delta_7d": -13.0,
+             "at": "2026-11-02T10:15:00+00:00", "reason": "nps_detractor", "route": "csm_call",
+             "action": "detractor: high-priority CSM call within 24 h", "top_events": [],
+             "traits": {"plan": "team"}, "components": {"engagement": 35.0, "support": 12.5, "adoption": None},
+             "weakest_component": "support",
+             "explain": {"tickets": ["Export <broken>", "SSO login fails"], "time_to_aha_s": 259200.0,
+                         "detail": {"nps": 2}}}
+    await send(slack(f"{receiver.base_url}/slack/{TOKEN}"), alert)
+    msg = json.loads(receiver.received[0].body)
+    seen = texts(msg["blocks"])
+    assert msg["blocks"][0]["text"]["text"] == "🔴 acct-7: health nps detractor (in red)"
+    for part in ("*Score*\n31.0", "*Trend*\n44.0 seven days ago, -13.0", "*Reason*\nsignal: NPS detractor",
+                 "*Suggested action*\ndetractor: high-priority CSM call within 24 h",
+                 "*Weakest component*\nsupport (12.5)",
+                 "*Components*\nengagement 35.0, support 12.5, adoption n/a",
+                 "*Support tickets in the window*\n• Export &lt;broken&gt;\n• SSO login fails",
+                 "time to first value: 3.0 days", "nps: 2"):
+        assert part in seen, part
+    assert "Top contributing events" not in seen
+
+
+async def test_odd_and_unknown_fields_render(receiver: HttpReceiver) -> None:
+    alert = {"alert_id": "h2", "kind": "health", "account": "acct-8", "from": "green", "to": "at_risk",
+             "score": -3.25, "score_7d_ago": None, "reason": "brand_new_signal",
              "weakest_component": {"name": "support", "score": 12.0},
              "top_events": "not-a-list", "traits": None, "nps": {"score": 2, "comment": "<b>slow</b>"}}
     await send(slack(f"{receiver.base_url}/slack/{TOKEN}"), alert)
     msg = json.loads(receiver.received[0].body)
     seen = texts(msg["blocks"])
-    assert "🚨 acct-7: health green → at_risk" in seen
+    assert "🚨 acct-8: health green → at_risk" in seen
     assert "*Score*\n-3.2" in seen or "*Score*\n-3.3" in seen
     assert "*Trend*\nno score 7 days ago" in seen
-    assert "*Reason*\nsignal: NPS detractor" in seen
+    assert "*Reason*\nbrand new signal" in seen
     assert "*Weakest component*\nsupport (12.0)" in seen
     assert 'nps: {"score":2,"comment":"&lt;b&gt;slow&lt;/b&gt;"}' in seen
     assert "Top contributing events" not in seen

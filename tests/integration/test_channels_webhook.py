@@ -40,8 +40,8 @@ ALLOW = ["127.0.0.1/32", "::1/128"]
 ALERT: dict[str, Any] = {
     "alert_id": "5f0c1e2d3a4b5c6d7e8f90a1b2c3d4e5", "kind": "engagement", "account": "acct-42",
     "from": "yellow", "to": "red", "direction": "down", "score": 37.5, "score_7d_ago": 58.0,
-    "at": "2026-11-02T10:15:00+00:00", "reason": "band_change",
-    "top_events": [{"event": "Login", "count": 12, "points": 12.0}], "traits": {"plan": "team"},
+    "at": "2026-11-02T10:15:00+00:00", "reason": "band_change", "route": "csm_immediate",
+    "action": "contact the account at once", "top_events": [{"event": "Login", "count": 12, "points": 12.0}], "traits": {"plan": "team"},
 }
 
 
@@ -83,7 +83,7 @@ async def test_happy_path_signed_and_verified_by_the_reference_library(receiver:
     assert abs(int(h["webhook-timestamp"]) - time.time()) < 300
     assert h["webhook-signature"].startswith("v1,")
     assert h["host"] == f"127.0.0.1:{receiver.port}"
-    assert json.loads(got.body) == {**ALERT, "route": "drop-to-red", "channel": "ops-hook"}
+    assert json.loads(got.body) == {**ALERT, "channel": "ops-hook", "notifier_route": "drop-to-red"}
 
     verified = Webhook(SECRET).verify(got.body, got.headers)
     assert verified["alert_id"] == ALERT["alert_id"]

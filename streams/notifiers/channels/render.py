@@ -22,14 +22,22 @@ REASONS = {
     "band_change": "band change after new events",
     "sweep": "periodic re-evaluation (score decayed without new events)",
     "nps_detractor": "signal: NPS detractor",
+    "nps_promoter": "signal: NPS promoter",
+    "payment_failed": "signal: payment failed",
+    "subscription_past_due": "signal: subscription past due",
+    "contraction": "signal: contraction",
+    "onboarding_stalled": "signal: onboarding stalled",
+    "sharp_drop": "signal: sharp score drop",
 }
 KNOWN_FIELDS = frozenset({"alert_id", "kind", "account", "from", "to", "direction", "score",
-                          "score_7d_ago", "at", "reason", "top_events", "traits",
-                          "weakest_component", "route", "channel"})
+                          "score_7d_ago", "delta_7d", "at", "reason", "route", "action", "top_events",
+                          "traits", "components", "weakest_component", "explain", "channel",
+                          "notifier_route"})
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 MAX_TOP_EVENTS = 5
 MAX_TRAITS = 8
 MAX_EXTRA = 8
+MAX_TICKETS = 5
 
 
 def clean(value: Any, limit: int = 200) -> str:
@@ -76,10 +84,13 @@ class AlertView:
     score: str | None               # "37.5"
     trend: str | None               # "58.0 seven days ago, -20.5"
     reason: str
-    weakest: str | None             # health alerts: the weakest component
+    action: str | None              # the suggested action the alert carries
+    weakest: str | None             # health alerts: the weakest component (and its value)
+    components: str | None          # health alerts: "usage 80.0, support 12.0, ..."
     at: str | None
     route: str | None
     top_events: tuple[str, ...]     # "Login × 12 (+12.0 points)"
+    tickets: tuple[str, ...]        # health alerts: support ticket subjects in the window
     traits: tuple[tuple[str, str], ...]
     extra: tuple[tuple[str, str], ...]
     url: str | None
@@ -107,14 +118,46 @@ def _top_events(raw: Any) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _weakest(raw: Any) -> str | None:
+def _weakest(raw: Any, comps: Any) -> str | None:
     if raw is None:
         return None
     if isinstance(raw, dict):
         name = raw.get("name", raw.get("component", "?"))
         value = _number(raw.get("score", raw.get("value")))
-        return clean(name, 80) + (f" ({_fmt(value)})" if value is not None else "")
-    return clean(raw, 120)
+    else:
+        name = raw
+        value = _number(comps.get(raw)) if isinstance(comps, dict) and isinstance(raw, str) else None
+    return clean(name, 80) + (f" ({_fmt(value)})" if value is not None else "")
+
+
+def _components(raw: Any) -> str | None:
+    if not isinstance(raw, dict) or not raw:
+        return None
+    parts = []
+    for k, v in raw.items():
+        n = _number(v)
+        parts.append(f"{clean(k, 30)} {_fmt(n) if n is not None else 'n/a'}")
+    return clean(", ".join(parts), 300)
+
+
+def _explain(raw: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+    """(ticket subjects, detail rows) from a health/signal alert's `explain` object."""
+    if not isinstance(raw, dict):
+        return (), ([("explain", clean(raw))] if raw is not None else [])
+    tickets_raw = raw.get("tickets")
+    tickets = tuple(clean(t, 120) for t in tickets_raw[:MAX_TICKETS]) if isinstance(tickets_raw, list) else ()
+    rows: list[tuple[str, str]] = []
+    aha = _number(raw.get("time_to_aha_s"))
+    if aha is not None:
+        rows.append(("time to first value", f"{aha / 86400:.1f} days"))
+    detail = raw.get("detail")
+    if isinstance(detail, dict):
+        rows.extend((clean(k, 40), clean(v, 200)) for k, v in detail.items() if v is not None)
+    elif detail is not None:
+        rows.append(("detail", clean(detail, 200)))
+    rows.extend((clean(k, 40), clean(v, 200)) for k, v in raw.items()
+                if k not in ("tickets", "time_to_aha_s", "detail") and v is not None)
+    return tickets, rows
 
 
 def describe(alert: dict[str, Any], *, account_url: str | None = None,
@@ -122,27 +165,32 @@ def describe(alert: dict[str, Any], *, account_url: str | None = None,
     account = clean(alert.get("account", "?"), 120) or "?"
     to_band, from_raw = _band(alert.get("to")), alert.get("from")
     direction = alert.get("direction")
+    reason_raw = alert.get("reason")
     if from_raw is None:
         change = f"entered {to_band}"
+    elif from_raw == to_band and isinstance(reason_raw, str):  # a signal: the band did not move
+        change = f"{clean(reason_raw, 60).replace('_', ' ')} (in {to_band})"
     else:
         change = f"{_band(from_raw)} → {to_band}"
         if direction in ("up", "down"):
             change += f" ({direction})"
     score, before = _number(alert.get("score")), _number(alert.get("score_7d_ago"))
+    delta = _number(alert.get("delta_7d"))
+    if delta is None and score is not None and before is not None:
+        delta = score - before
     trend = None
     if before is not None:
-        trend = f"{_fmt(before)} seven days ago"
-        if score is not None:
-            trend += f", {score - before:+.1f}"
-    reason_raw = alert.get("reason")
+        trend = f"{_fmt(before)} seven days ago" + (f", {delta:+.1f}" if delta is not None else "")
     reason = REASONS.get(reason_raw, "") if isinstance(reason_raw, str) else ""
     if not reason:
         reason = clean(reason_raw, 80).replace("_", " ") if reason_raw is not None else "not given"
     traits_raw = alert.get("traits")
     traits = tuple((clean(k, 40), clean(v, 100)) for k, v in list(traits_raw.items())[:MAX_TRAITS]) \
         if isinstance(traits_raw, dict) else ()
-    extra = tuple((clean(k, 40), clean(v, 200)) for k, v in alert.items()
-                  if k not in KNOWN_FIELDS and v is not None)[:MAX_EXTRA]
+    tickets, details = _explain(alert.get("explain"))
+    extra = tuple([*details, *((clean(k, 40), clean(v, 200)) for k, v in alert.items()
+                               if k not in KNOWN_FIELDS and v is not None)][:MAX_EXTRA])
+    action = alert.get("action")
     return AlertView(
         alert_id=clean(alert.get("alert_id", "?"), 80),
         account=account,
@@ -152,10 +200,13 @@ def describe(alert: dict[str, Any], *, account_url: str | None = None,
         score=_fmt(score) if score is not None else None,
         trend=trend,
         reason=reason,
-        weakest=_weakest(alert.get("weakest_component")),
+        action=clean(action, 300) if action else None,
+        weakest=_weakest(alert.get("weakest_component"), alert.get("components")),
+        components=_components(alert.get("components")),
         at=clean(alert["at"], 40) if alert.get("at") is not None else None,
         route=clean(route, 80) if route else None,
         top_events=_top_events(alert.get("top_events")),
+        tickets=tickets,
         traits=traits,
         extra=extra,
         url=account_link(account_url, str(alert.get("account", ""))),
@@ -166,8 +217,12 @@ def facts(v: AlertView) -> list[tuple[str, str]]:
     """The label/value pairs every rendering shows, in order."""
     rows = [("Score", v.score or "n/a"), ("Trend", v.trend or "no score 7 days ago"),
             ("Kind", v.kind), ("Reason", v.reason)]
+    if v.action:
+        rows.append(("Suggested action", v.action))
     if v.weakest:
         rows.append(("Weakest component", v.weakest))
+    if v.components:
+        rows.append(("Components", v.components))
     rows.extend((k.replace("_", " ").capitalize(), val) for k, val in v.traits)
     return rows
 
@@ -182,6 +237,8 @@ def text(v: AlertView) -> str:
     lines += [f"{label}: {value}" for label, value in facts(v)]
     if v.top_events:
         lines += ["", "Top contributing events:"] + [f"  - {e}" for e in v.top_events]
+    if v.tickets:
+        lines += ["", "Support tickets in the window:"] + [f"  - {t}" for t in v.tickets]
     if v.extra:
         lines += ["", "Details:"] + [f"  {k}: {val}" for k, val in v.extra]
     if v.url:
@@ -198,6 +255,9 @@ def html_body(v: AlertView) -> str:
     if v.top_events:
         items = "".join(f"<li>{e(x)}</li>" for x in v.top_events)
         parts.append(f"<h3>Top contributing events</h3><ul>{items}</ul>")
+    if v.tickets:
+        items = "".join(f"<li>{e(x)}</li>" for x in v.tickets)
+        parts.append(f"<h3>Support tickets in the window</h3><ul>{items}</ul>")
     if v.extra:
         items = "".join(f"<li>{e(k)}: {e(val)}</li>" for k, val in v.extra)
         parts.append(f"<h3>Details</h3><ul>{items}</ul>")
@@ -226,6 +286,10 @@ def slack_payload(v: AlertView) -> dict[str, Any]:
         lines = "\n".join(f"• {_mrkdwn(x)}" for x in v.top_events)
         blocks.append({"type": "section",
                        "text": {"type": "mrkdwn", "text": f"*Top contributing events*\n{lines}"}})
+    if v.tickets:
+        lines = "\n".join(f"• {_mrkdwn(x)}" for x in v.tickets)
+        body = f"*Support tickets in the window*\n{lines}"[:3000]
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": body}})
     if v.extra:
         lines = "\n".join(f"{_mrkdwn(k)}: {_mrkdwn(val)}" for k, val in v.extra)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": f"*Details*\n{lines}"[:3000]}})

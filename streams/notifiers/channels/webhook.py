@@ -9,7 +9,7 @@ Request::
     webhook-signature: v1,<base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}"))>
     Idempotency-Key: <Delivery.idempotency_key>
 
-    {...the alert's fields..., "route": "<route>", "channel": "<channel>"}
+    {...the alert's fields..., "channel": "<channel>", "notifier_route": "<matched route>"}
 
 `key` is the base64-decoded part of the channel's `whsec_...` secret. A receiver verifies with
 any Standard Webhooks library (or the three lines above) and drops a `webhook-id` it has seen.
@@ -38,8 +38,9 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 
 
 def webhook_body(delivery: Delivery) -> bytes:
-    """The JSON body: the alert as on the `alerts` topic plus the route and channel that sent it."""
-    return orjson.dumps({**delivery.alert, "route": delivery.route, "channel": delivery.channel})
+    """The JSON body: the alert as on the `alerts` topic (its own fields untouched, including its
+    suggested `route`/`action`) plus `channel` and `notifier_route`, the notifier route that matched."""
+    return orjson.dumps({**delivery.alert, "channel": delivery.channel, "notifier_route": delivery.route})
 
 
 class WebhookChannel:
