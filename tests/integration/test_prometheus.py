@@ -372,6 +372,7 @@ def test_dashboard_query_parses_and_returns_data(run: Run, title: str, expr: str
     assert status == 200 and body["status"] == "success", (title, expr, body)
     result = body["data"]["result"]
     assert result, f"panel {title!r}: {expr} returned no series"
+    print(f"\n{title}: {expr} -> {[(r['metric'], r['value'][1]) for r in result][:6]}")
     if title.startswith("Throughput"):  # the counter moved between scrapes: a real rate, not a zero
         consumed = [float(r["value"][1]) for r in result if r["metric"].get("outcome") == "consumed"]
         assert consumed and consumed[0] > 0 and math.isfinite(consumed[0]), result
