@@ -180,11 +180,11 @@ class StateCollector(Collector):
         bands = GaugeMetricFamily("pulse_accounts", "Accounts per engagement band, on this worker's "
                                   "partitions.", labels=["band"])
         counts = [0] * len(BAND_NAMES)
-        unbanded = 0
-        in_memory = 0
+        unbanded = in_memory = state_rows = 0
         for st in list(getattr(self.app, "pulse_partitions", {}).values()):
             accounts = st.scorer.accounts
             in_memory += len(accounts)
+            state_rows += len(st.offsets.keys() | st.traits.keys()) + 1  # account rows + the meta row
             for acct in accounts.values():
                 if acct.band is None:
                     unbanded += 1
@@ -194,12 +194,14 @@ class StateCollector(Collector):
             bands.add_metric([name], counts[i])
         bands.add_metric(["none"], unbanded)
         yield bands
-        keys = GaugeMetricFamily("pulse_table_keys", "Keys per table on this worker (RocksDB's "
-                                 "estimate; `scorer-accounts` is the exact count in memory).",
+        keys = GaugeMetricFamily("pulse_table_keys", "Keys per table on this worker's partitions: "
+                                 "account-state and scorer-accounts counted in memory, other tables "
+                                 "RocksDB's estimate (it counts overwrites until compaction).",
                                  labels=["table"])
         keys.add_metric(["scorer-accounts"], in_memory)
+        keys.add_metric(["account-state"], state_rows)
         for name, table in list(self.app.tables.items()):
-            n = _estimate_keys(table)
+            n = None if name == "account-state" else _estimate_keys(table)
             if n is not None:
                 keys.add_metric([name], n)
         yield keys
