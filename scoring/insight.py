@@ -153,35 +153,38 @@ class Insight:
 
     def evaluate(self, account: str, band: int, x: Extra, clock: int, score: float, cause: Cause,
                  changes: list[Change], signals: Signals | None) -> None:
-        """After the engagement evaluation (`band` is the engagement band now)."""
-        day = clock // DAY_US
-        ex = self.explain(x, clock, score)
-        if self._drop(x, ENG_DROP, ex["delta_7d"]):
+        """After the engagement evaluation (`band` is the engagement band now). Explanations are
+        built only for the changes and signals raised."""
+        day, days = clock // DAY_US, self.cfg.trend_days
+        ago = x.trend.ago(day, days)
+        if self._drop(x, ENG_DROP, None if ago is None else score - ago):
             name = BAND_NAMES[band]
             changes.append(Change(account, name, name, score, clock, cause, "engagement",
-                                  "sharp_drop", ex))
-        x.trend.record(day, score, self.cfg.trend_days)
+                                  "sharp_drop", self.explain(x, clock, score)))
+        x.trend.record(day, score, days)
         if self.health is None or x.health is None:
             return
         hs = x.health
         health, comps = self.health_now(x, clock, score)
         if health is None:
             return
-        hex_ = self._health_explain(x, clock, health, comps)
-        hband = next_band(hs.band, health, self.bands, self.hysteresis)
-        if hband != hs.band:
-            old = None if hs.band is None else BAND_NAMES[hs.band]
-            hs.band = hband
-            changes.append(Change(account, old, BAND_NAMES[hband], health, clock, cause,
-                                  "health", None, hex_))
-        now = BAND_NAMES[hband]
+        hago = x.health_trend.ago(day, days)
         raised = list(signals or ())
-        if self._drop(x, HEALTH_DROP, hex_["delta_7d"]):
+        if self._drop(x, HEALTH_DROP, None if hago is None else health - hago):
             raised.append(("sharp_drop", {}))
         if not x.flags & STALLED and onboarding_stalled(self.health, hs.first_ts, hs.reached, clock):
             x.flags |= STALLED
             raised.append(("onboarding_stalled", {"stall_days": self.health.stall_days}))
-        for reason, detail in raised:
-            changes.append(Change(account, now, now, health, clock, cause, "health", reason,
-                                  {**hex_, "detail": detail}))
-        x.health_trend.record(day, health, self.cfg.trend_days)
+        hband = next_band(hs.band, health, self.bands, self.hysteresis)
+        if hband != hs.band or raised:
+            hex_ = self._health_explain(x, clock, health, comps)
+            if hband != hs.band:
+                old = None if hs.band is None else BAND_NAMES[hs.band]
+                hs.band = hband
+                changes.append(Change(account, old, BAND_NAMES[hband], health, clock, cause,
+                                      "health", None, hex_))
+            now = BAND_NAMES[hband]
+            for reason, detail in raised:
+                changes.append(Change(account, now, now, health, clock, cause, "health", reason,
+                                      {**hex_, "detail": detail}))
+        x.health_trend.record(day, health, days)

@@ -16,6 +16,7 @@ forward), so snapshots are appended in day order.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 DAY_US = 86400 * 1_000_000
@@ -40,13 +41,8 @@ class Trend:
 
     def ago(self, day: int, trend_days: int) -> float | None:
         """The latest snapshot at or before `day - trend_days`, or None."""
-        horizon = day - trend_days
-        best = None
-        for d, v in zip(self.days, self.values, strict=True):
-            if d > horizon:
-                break
-            best = v
-        return best
+        i = bisect_right(self.days, day - trend_days)
+        return self.values[i - 1] if i else None
 
     def dump(self) -> list[list[float]]:
         return [[d, v] for d, v in zip(self.days, self.values, strict=True)]
