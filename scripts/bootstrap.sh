@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks for Pulse, then the Python env. Idempotent.
 #   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server,
-#           prometheus (promtool); kustomize via `go install` into .pulse/tools/bin
+#           prometheus (promtool); kustomize and composecheck built with Go into .pulse/tools/bin
 #   python: .venv with the package and its dev extra, pinned by constraints.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,12 @@ if ! command -v kustomize >/dev/null 2>&1 && [ ! -x .pulse/tools/bin/kustomize ]
   else
     echo "bootstrap: no Go toolchain, kustomize not installed (the k8s render tests will fail under CI)" >&2
   fi
+fi
+# composecheck: docker-compose.yml through compose-go, the loader of `docker compose config`.
+cc=.pulse/tools/bin/composecheck
+if command -v go >/dev/null 2>&1 && { [ ! -x $cc ] || [ -n "$(find deploy/tools/composecheck -newer $cc -type f)" ]; }; then
+  echo "bootstrap: building $cc (compose-go)"
+  go build -C deploy/tools/composecheck -o "$PWD/$cc" .
 fi
 
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}

@@ -5,8 +5,10 @@
 - Kubernetes: `kustomize build` (sigs.k8s.io/kustomize v5, `go install`ed by bootstrap into
   .pulse/tools/bin) of the base and the dev overlay, every rendered resource validated strictly
   against the Kubernetes OpenAPI schema by `kubernetes-validate` (offline; dev extra);
-- docker-compose.yml / Dockerfile / Grafana: parsed and cross-checked (no Docker engine here;
-  `docker compose config` runs too when the compose plugin is present).
+- docker-compose.yml: loaded by compose-go (the loader behind `docker compose config`, built by
+  bootstrap from deploy/tools/composecheck into .pulse/tools/bin), and cross-checked with PyYAML;
+  `docker compose config` runs too when the compose plugin is present (it is not on these machines);
+- Dockerfile / Grafana files: parsed and cross-checked.
 
 Outside CI a missing tool skips its tests with the reason; under CI (`CI` set) it fails, since
 `.ci/run` installs every one of them.
@@ -174,6 +176,38 @@ def test_docker_compose_config_when_the_plugin_exists() -> None:
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
         pytest.skip("no `docker compose` plugin here; docker-compose.yml is checked by the YAML tests")
     run(docker, "compose", "-f", ROOT / "docker-compose.yml", "config", "-q")
+
+
+def composecheck() -> str:
+    return tool("composecheck", ROOT / ".pulse" / "tools" / "bin" / "composecheck")
+
+
+def test_compose_file_loads_with_compose_go() -> None:
+    """compose-go (the loader of `docker compose config`): schema, interpolation, references."""
+    project = json.loads(run(composecheck(), ROOT / "docker-compose.yml"))
+    services = project["services"]
+    assert set(services) == {"kafka", "redis", "worker", "notifier", "prometheus", "grafana"}
+    for name, svc in services.items():
+        for v in svc.get("volumes", []):
+            if v["type"] == "bind":
+                assert Path(v["source"]).exists(), f"{name} mounts a missing {v['source']}"
+                assert v["read_only"], f"{name}: config mounts are read-only"
+            else:
+                assert v["type"] == "volume" and v["source"] in project["volumes"]
+    prom_mounts = {v["target"]: v["source"] for v in services["prometheus"]["volumes"]}
+    assert Path(prom_mounts["/etc/prometheus/prometheus.yml"]) == DEPLOY / "prometheus" / "prometheus.yml"
+    assert Path(prom_mounts["/etc/prometheus/rules.yml"]) == DEPLOY / "prometheus" / "rules.yml"
+
+
+def test_compose_go_rejects_a_broken_compose_file(tmp_path: Path) -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    for broken in (text.replace("depends_on: [prometheus]", "depends_on: [prometheusx]"),
+                   text.replace("    ports: [\"9090:9090\"]", "    portz: [\"9090:9090\"]")):
+        assert broken != text
+        (tmp_path / "docker-compose.yml").write_text(broken)
+        p = subprocess.run([composecheck(), str(tmp_path / "docker-compose.yml")], capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 1 and ("prometheusx" in p.stderr or "portz" in p.stderr), p.stderr
 
 
 def test_dockerfile_is_multistage_slim_non_root_with_healthcheck() -> None:
