@@ -142,12 +142,24 @@ def count_alerts(alerts: Sequence[tuple[Any, Any, bytes]]) -> None:
 
 
 # -- lag monitor -----------------------------------------------------------------------------
+_lag_series: set[tuple[str, str, str]] = set()
+
+
 def set_lag(rows: Iterable[PartitionStatus]) -> None:
+    """Set the lag gauges to `rows`; series of partitions no longer in `rows` are removed."""
+    current = set()
     for r in rows:
         labels = (r.group, r.topic, str(r.partition))
+        current.add(labels)
         CONSUMER_LAG.labels(*labels).set(r.lag)
         for status in STATUSES:
             CONSUMER_LAG_STATUS.labels(*labels, status).set(1 if status == r.status else 0)
+    for labels in _lag_series - current:
+        CONSUMER_LAG.remove(*labels)
+        for status in STATUSES:
+            CONSUMER_LAG_STATUS.remove(*labels, status)
+    _lag_series.clear()
+    _lag_series.update(current)
 
 
 # -- state gauges, computed at scrape time ----------------------------------------------------

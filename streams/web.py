@@ -4,7 +4,8 @@
 - `/lag`      JSON: Burrow status per partition of this worker's consumer group, on `events`
               and `scored`, from a `LagMonitor` the worker runs in the background (every
               `PULSE_LAG_INTERVAL` seconds, a window of `PULSE_LAG_SAMPLES` commits); it also
-              sets the `pulse_consumer_lag*` gauges;
+              sets the `pulse_consumer_lag*` gauges for the partitions assigned to this worker
+              (so with several workers every partition is reported once, `sum by` is right);
 - `/healthz`  liveness: 200 while the event loop answers;
 - `/ready`    readiness: 200 once the app is started and not rebalancing or recovering tables,
               503 otherwise (a worker with no partitions assigned is still ready: it is a standby).
@@ -36,6 +37,14 @@ def readiness(app: Any) -> tuple[bool, str]:
     if getattr(app, "in_recovery", False):
         return False, "recovering tables"
     return True, "ready"
+
+
+def assigned(app: Any) -> set[tuple[str, int]]:
+    """The (topic, partition)s this worker consumes now (none while it is not started)."""
+    try:
+        return {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
+    except Exception:  # the consumer thread not running yet / being rebalanced
+        return set()
 
 
 def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_interval: float = 5.0,
@@ -73,7 +82,9 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
                     if not started:
                         await monitor.start()
                         started = True
-                    metrics.set_lag(await monitor.poll())
+                    rows = await monitor.poll()
+                    mine = assigned(app)
+                    metrics.set_lag(r for r in rows if (r.topic, r.partition) in mine)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the broker away: keep the last evaluation, say why

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.table import Table
 
@@ -72,6 +74,7 @@ def lag(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one line per poll with --watch)."),
 ) -> None:
     """Committed offset, end offset, lag and Burrow status per partition of each consumer group."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # errors are reported below, once
     s = get_settings()
     groups: dict[str, list[str]] | None = {g: [] for g in group} if group else None
     monitor = LagMonitor(s.bootstrap, groups, prefix=s.topic_prefix, samples=samples, interval=interval)
@@ -80,6 +83,9 @@ def lag(
         rows = asyncio.run(_run(monitor, None if watch else samples, as_json, console))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except (KafkaError, OSError) as exc:
+        print(f"error: broker {s.bootstrap}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
     if not as_json:
         if rows:
             console.print(lag_table(rows))

@@ -94,6 +94,11 @@ def test_lag_status_gauge_has_exactly_one_status_set() -> None:
     metrics.set_lag([PartitionStatus("g", "t", 3, 25, 25, 0, "OK", 5, True)])
     assert value("pulse_consumer_lag_status", group="g", topic="t", partition="3", status="STALL") == 0
     assert value("pulse_consumer_lag_status", group="g", topic="t", partition="3", status="OK") == 1
+    metrics.set_lag([])  # the partition went to another worker: its series go away
+    assert metrics.REGISTRY.get_sample_value("pulse_consumer_lag", {"group": "g", "topic": "t",
+                                                                    "partition": "3"}) is None
+    assert metrics.REGISTRY.get_sample_value("pulse_consumer_lag_status", {
+        "group": "g", "topic": "t", "partition": "3", "status": "OK"}) is None
 
 
 def test_bands_and_table_keys_are_computed_at_scrape_time() -> None:
