@@ -240,6 +240,7 @@ class Run:
     dead_letters: int
     notifier: bool
     receiver: type[_Receiver]
+    notifier_proc: Notifier | None = None
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +285,7 @@ def run(kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathF
             prom.wait_value('sum(pulse_notifier_dead_lettered_total{channel="fail"})', n, timeout=120)
         yield Run(prom, pipeline, n1 + n2, result.summary, result.invalid_reasons,
                   result.summary["accounts"], alerts, len(pipeline.dead_letters()), notifier is not None,
-                  receiver)
+                  receiver, notifier)
     finally:
         prom.stop()
         if notifier is not None:
@@ -336,11 +337,12 @@ def test_prometheus_loads_and_evaluates_the_alert_rules(run: Run) -> None:
     assert status == 200
     rules = {r["name"]: r for g in body["data"]["groups"] for r in g["rules"]}
     assert set(rules) == {"PulseConsumerLagGrowing", "PulseConsumerStalled", "PulseDeadLetterRateHigh",
-                          "PulseNoEventsConsumed", "PulseNotifierDeadLetters"}
+                          "PulseNoEventsConsumed", "PulseNotifierDeadLetters", "PulseTargetDown"}
     for name, r in rules.items():
         assert r["health"] == "ok", (name, r.get("lastError"))
-    # events flowed: the "no events consumed" rule has nothing to say
+    # events flowed and both targets answer: these rules have nothing to say
     assert rules["PulseNoEventsConsumed"]["state"] == "inactive"
+    assert rules["PulseTargetDown"]["state"] == "inactive"
 
 
 def test_prometheus_sees_the_notifier_deliver_retry_and_dead_letter(run: Run) -> None:
@@ -382,3 +384,20 @@ def test_a_broken_query_is_rejected_by_prometheus(run: Run) -> None:
     """The parse check above can fail: Prometheus answers 400 bad_data to a bad expression."""
     status, body = run.prom.api("query", query="sum by (outcome (rate(pulse_events_total[5m]))")
     assert status == 400 and body["errorType"] == "bad_data"
+
+
+def test_last_a_stopped_notifier_makes_the_target_down_alert_pending(run: Run) -> None:
+    """Runs last (it stops the notifier): the real rule reacts to a real dead target."""
+    if not run.notifier_proc:
+        pytest.skip("`pulse notifier` is not in this tree yet")
+    run.notifier_proc.stop()
+    prom = run.prom
+    prom.wait_value('up{job="pulse-notifier"}', 0, timeout=60)
+
+    def pending() -> list[dict[str, Any]]:
+        _, body = prom.api("alerts")
+        return [a for a in body["data"]["alerts"] if a["labels"]["alertname"] == "PulseTargetDown"]
+
+    (alert,) = wait_until(pending, 30, "PulseTargetDown pending")
+    assert alert["labels"]["job"] == "pulse-notifier" and alert["state"] == "pending"  # `for: 2m`
+    assert prom.scalar('up{job="pulse-worker"}') == 1
