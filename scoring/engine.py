@@ -183,7 +183,7 @@ class Scorer:
         signals = None if insight is None or acct.extra is None else insight.accept(
             acct.extra, ev, acct.clock)
         if self.rule.accept(acct.state, ev.ts_us, self.weights.get(ev.name, 0.0),  # type: ignore[arg-type]
-                            acct.clock):
+                            acct.clock) or insight is not None:  # (an older event moves the stall time)
             self._watch_expiry(account, acct)
         if ev.message_id is not None:
             acct.seen.record(ev.message_id, acct.clock, self.window_us)

@@ -207,3 +207,30 @@ def test_an_old_account_dump_loads_with_fresh_health_state() -> None:
     acct = Account.load(old, lambda: Extra(health=HealthState()))
     assert acct.band == 2 and acct.extra is not None and acct.extra.health is not None
     assert Account.load(old).dump() == old  # no extra state: the dump keeps the old shape
+
+
+@pytest.mark.parametrize("split", [1, 700, 1500, 2999])
+def test_restore_from_dumps_mid_stream_equals_an_uninterrupted_run(split: int) -> None:
+    """What a worker restarted from its table does (kill -9): same changes, same explanations."""
+    from streams.telemetry import Config, generate
+
+    model = parse_model((DATA / "model.toml").read_text().replace(
+        "[health]\n", '[health]\nmilestones = ["Integration Connected"]\nstall_days = 5\n')
+        .replace("[health.weights]\n", "[health.weights]\nonboarding = 0.1\n")
+        .replace("billing = 0.3", "billing = 0.2"))
+    resolver = Resolver()
+    evs = [r for line in generate(Config(events=3000, accounts=30, days=40, seed=4, window_days=30))
+           for it in parse_message(line)
+           if isinstance(r := resolver.route(it) if not isinstance(it, Rejected) else it, ScoredEvent)]
+    whole = Scorer(model)
+    want = [c for ev in evs for c in whole.handle(ev).changes] + whole.finish()
+    first = Scorer(model)
+    got = [c for ev in evs[:split] for c in first.handle(ev).changes]
+    second = Scorer(model)
+    second.load(json.loads(json.dumps(first.dump_meta())),
+                {a: json.loads(json.dumps(first.dump_account(a))) for a in first.accounts})
+    got += [c for ev in evs[split:] for c in second.handle(ev).changes] + second.finish()
+    assert {c.reason for c in want} >= {None, "nps_detractor", "onboarding_stalled"}
+    assert [(c.kind, c.reason, c.account, c.from_band, c.to_band, c.at_us, c.score) for c in got] == \
+        [(c.kind, c.reason, c.account, c.from_band, c.to_band, c.at_us, c.score) for c in want]
+    assert [c.explain for c in got] == [c.explain for c in want]
