@@ -24,6 +24,13 @@ def format_alert(a: dict[str, Any]) -> str:
     trend = "" if a.get("score_7d_ago") is None else f" (7d ago {a['score_7d_ago']:.1f})"
     plan = a.get("traits", {}).get("plan")
     tail = f"  plan={plan}" if plan else ""
+    if a.get("route"):
+        tail += f"  route={a['route']}"
+    if a.get("weakest_component"):
+        tail += f"  weakest={a['weakest_component']}"
+    tickets = (a.get("explain") or {}).get("tickets")
+    if tickets:
+        tail += "  tickets: " + "; ".join(str(t) for t in tickets)
     return (f"{a['at']}  {a['account']:<16} {a['from'] or '-':>8} -> {a['to']:<8} "
             f"score {a['score']:8.2f}{trend}  [{a['kind']}/{a['reason']}]{tail}")
 

@@ -162,3 +162,15 @@ def test_alert_ids_differ_by_reason_and_repeat_for_the_same_signal() -> None:
     ids_a = [alert_from_change(c)["alert_id"] for c in signals(a)]
     assert ids_a == [alert_from_change(c)["alert_id"] for c in signals(b)]
     assert len(set(ids_a)) == 2
+
+
+def test_alerts_tail_line_shows_route_weakest_component_and_tickets() -> None:
+    from streams.alerts import format_alert
+
+    line = format_alert({"at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "green",
+                         "to": "yellow", "score": 65.14, "score_7d_ago": 90.0, "kind": "health",
+                         "reason": "band_change", "route": "guidance", "weakest_component": "support",
+                         "explain": {"tickets": ["SSO fails", "Webhook timeout"]}, "traits": {}})
+    assert "(7d ago 90.0)" in line and "[health/band_change]" in line
+    assert "route=guidance" in line and "weakest=support" in line
+    assert line.endswith("tickets: SSO fails; Webhook timeout")
