@@ -173,6 +173,49 @@ def test_compose_services_and_mounted_files_exist() -> None:
     assert any(v.endswith(":/home/pulse/data") for v in worker["volumes"])
 
 
+def test_compose_notifier_has_a_config_that_builds_and_a_sink_that_answers(tmp_path: Path) -> None:
+    """`pulse notifier` refuses to start without a config: compose mounts one whose channels all
+    deliver to the `sinks` service, and that sink (deploy/compose/sink.py) answers a POST."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    notifier = services["notifier"]
+    mounts = dict(v.split(":")[:2] for v in notifier["volumes"])
+    config = ROOT / next(src for src, dst in mounts.items() if dst == notifier["environment"]["PULSE_NOTIFIER_CONFIG"])
+    from streams.notifiers.channels import build_channel
+    from streams.notifiers.config import load_config
+
+    conf = load_config(config)
+    assert {r.name for r in conf.effective_routes()} == {"csm-at-risk-red", "guidance-yellow", "expansion-thriving"}
+    sink_port = services["sinks"]["entrypoint"][-1]
+    for name, ch in conf.channels.items():
+        build_channel(name, ch)
+        assert ch.url.startswith(f"http://sinks:{sink_port}/")
+    assert "sinks" in notifier["depends_on"]
+    sink_mounts = dict(v.split(":")[:2] for v in services["sinks"]["volumes"])
+    sink = ROOT / next(src for src, dst in sink_mounts.items() if dst == services["sinks"]["entrypoint"][1])
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(sink), str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and "listening" in proc.stdout.readline()
+        import httpx
+
+        r = httpx.post(f"http://127.0.0.1:{port}/csm", json={"kind": "engagement", "account": "acct-1",
+                                                             "from": "yellow", "to": "red", "reason": "band_change"},
+                       timeout=10)
+        assert r.status_code == 204
+        assert proc.stdout.readline().strip().startswith("[sink] /csm engagement acct-1: yellow -> red")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def test_docker_compose_config_when_the_plugin_exists() -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode:
@@ -188,7 +231,7 @@ def test_compose_file_loads_with_compose_go() -> None:
     """compose-go (the loader of `docker compose config`): schema, interpolation, references."""
     project = json.loads(run(composecheck(), ROOT / "docker-compose.yml"))
     services = project["services"]
-    assert set(services) == {"kafka", "redis", "worker", "notifier", "prometheus", "grafana"}
+    assert set(services) == {"kafka", "redis", "worker", "notifier", "sinks", "prometheus", "grafana"}
     for name, svc in services.items():
         for v in svc.get("volumes", []):
             if v["type"] == "bind":
