@@ -23,6 +23,13 @@ happened. Readings of DESIGN.md made here:
 - an evaluation that leaves the band as it is produces no `Change`;
 - the first evaluation (after the account's first accepted event) produces a
   `Change` with `from_band` None (replay lists it; the stream does not alert).
+
+With `[explain]` / `[health]` in the model, the collaborator `Insight` (scoring/insight.py)
+keeps each account's trend, explanation and health state in `Account.extra`: it sees each
+accepted event and follows each engagement evaluation, adding health band changes and signals
+(`Change.kind`, `Change.reason`) to the same ordered list of changes. In window mode the sweep
+also visits an account when its onboarding stalls (`Insight.due_at`). Without those tables
+nothing of this runs.
 """
 
 from __future__ import annotations
