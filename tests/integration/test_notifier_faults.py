@@ -78,6 +78,7 @@ async def test_flaky_receiver_every_alert_once_hopeless_ones_dead_lettered(
     assert receiver.accepted_ids() == {a["alert_id"]: 1 for a in good}  # each exactly once, by id
     assert receiver.duplicates == []
     failures = sum(receiver.requests[a["alert_id"]] - 1 for a in good)
+    print(f"\nflaky: {failures} failed sends (500 or stall) before 200 alerts were each accepted once")
     assert failures > 40                                     # the receiver really was flaky
     dead = [f for _i, f in await redis.xrange(keys.dlq())]
     assert {f["alert_id"] for f in dead} == {a["alert_id"] for a in doomed}
@@ -133,6 +134,9 @@ async def test_sigkill_mid_batch_loses_nothing(redis: Redis, redis_url: str, red
             proc.send_signal(signal.SIGTERM)
             await asyncio.wait_for(proc.wait(), 30)
         await receiver.stop()
+    claimed = [ln for ln in log.read_text().splitlines() if "claimed" in ln]
+    print(f"\nkilled after {killed_at}/{len(alerts)} accepted; {len(receiver.duplicates)} duplicate(s) "
+          f"dropped by the receiver by key; restart: {claimed or 'nothing pending to claim'}")
     assert set(receiver.accepted_ids()) == {a["alert_id"] for a in alerts}   # nothing lost
     assert all(n == 1 for n in receiver.accepted_ids().values())
     for key, alert_id in receiver.duplicates:    # only the rare send-before-ack duplicate, same key

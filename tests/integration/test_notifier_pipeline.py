@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -320,3 +321,42 @@ async def test_entries_of_a_dead_worker_are_claimed_and_delivered(redis: Redis, 
         await task
     assert sorted(d.alert_id for d in csm.sent) == sorted(a["alert_id"] for a in alerts)
     assert (await redis.xpending(stream, GROUP))["pending"] == 0
+
+
+async def test_one_alert_reaches_a_webhook_and_an_smtp_inbox(redis: Redis, redis_url: str, redis_prefix: str,
+                                                            kafka_bootstrap: str, alerts_topic: str,
+                                                            receiver: Receiver) -> None:
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    inbox: list[Any] = []
+
+    class Inbox:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            inbox.append(message_from_bytes(envelope.original_content, policy=policy.default))
+            return "250 OK"
+
+    with socket.socket() as probe:  # a free port (aiosmtpd's readiness check cannot use port 0)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Inbox(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        cfg = parse_config(fast(redis_prefix) + webhook_channel_toml("hook", receiver.url("ok"))
+                           + f'[channels.mail]\ntype = "email"\nhost = "127.0.0.1"\nport = {port}\n'
+                           'starttls = false\nfrom = "pulse@example.com"\nto = ["csm@example.com"]\n'
+                           '[[routes]]\nname = "enterprise-red"\nto = ["red"]\ntraits = { plan = ["enterprise"] }\n'
+                           'channels = ["hook", "mail"]\n')
+        hit, miss = make_alert(1, plan="enterprise"), make_alert(2, plan="team")
+        await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(hit), orjson.dumps(miss)])
+        channels = {n: build_channel(n, c) for n, c in cfg.channels.items()}
+        async with notifier(cfg, channels, redis_url, kafka_bootstrap, alerts_topic):
+            await wait_for(lambda: len(receiver.accepted) == 1 and len(inbox) == 1, what="webhook + e-mail")
+    finally:
+        smtp.stop()
+    (body,) = receiver.accepted.values()
+    assert body["alert_id"] == hit["alert_id"]
+    assert inbox[0]["To"] == "csm@example.com" and "acct-1" in inbox[0]["Subject"]
+    assert inbox[0]["Message-ID"].startswith(f"<{hit['alert_id']}.mail@")  # the idempotency key
+    assert miss["alert_id"] not in receiver.requests
