@@ -65,7 +65,7 @@ def pipeline(kafka_bootstrap: str, tmp_path: Path):
         p.stop()
 
 
-def test_detractor_nps_on_events_topic_reaches_alerts_with_route_and_explanation(
+def test_detractor_and_worked_example_reach_alerts_with_route_and_explanation(
         pipeline, tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     lines = [
@@ -76,7 +76,9 @@ def test_detractor_nps_on_events_topic_reaches_alerts_with_route_and_explanation
         {"type": "track", "event": "NPS Submitted", "userId": "u9", "messageId": "n1",
          "timestamp": "2026-11-02T11:00:00Z", "properties": {"score": 2}},
     ]
-    events.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines))
+    # then the seed's worked example (tests/data/health/EXAMPLE.md), account acme
+    events.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in lines)
+                       + (DATA / "events.jsonl").read_bytes())
     p = pipeline(model_path=DATA / "model.toml")  # the worked example's model
     p.start()
     p.produce(events)
@@ -94,6 +96,14 @@ def test_detractor_nps_on_events_topic_reaches_alerts_with_route_and_explanation
     assert det["top_events"] == [{"event": "Report Exported", "count": 1, "points": 30.0}]
     assert det["traits"] == {"plan": "team"}
     assert det["at"] == "2026-11-02T11:00:00+00:00"
+    # the worked example: support red, usage green -> CHS yellow, naming the ticket subjects
+    (ex,) = [a for a in alerts if a["account"] == "acme" and a["kind"] == "health"
+             and a["reason"] == "band_change" and a["to"] == "yellow"]
+    assert ex["from"] == "green" and abs(ex["score"] - 45.6 / 0.7) <= 1e-9
+    assert ex["weakest_component"] == "support" and ex["components"]["usage"] == 84.0
+    assert ex["explain"]["tickets"] == ["SSO integration fails", "Webhook integration timeout",
+                                        "Salesforce integration sync errors"]
+    assert ex["score_7d_ago"] == 90.0 and ex["traits"] == {"plan": "enterprise"}
 
 
 def _key(a: dict[str, Any]) -> tuple[Any, ...]:
