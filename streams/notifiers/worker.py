@@ -107,10 +107,37 @@ class ChannelWorker:
                                            start_id="0-0", count=count)
         rows = [r for r in resp[1] if r and r[1] is not None and r[0] not in self._inflight]
         await self._forget_idle_consumers()
+        rows = await self._drop_poison(rows)
         if rows:
             log.info("channel %s: claimed %d entr%s idle for %.0f s or more (a worker died?)", self.name,
                      len(rows), "y" if len(rows) == 1 else "ies", self.cfg.claim_idle_seconds)
         return rows
+
+    async def _drop_poison(self, rows: list[Any]) -> list[Any]:
+        """Dead-letter claimed entries read more than `max_attempts` times: every worker that took
+        one died before finishing it (a poison entry), so a new attempt would likely kill this one."""
+        if not rows:
+            return rows
+        info: Any = await self.redis.xpending_range(self.stream, GROUP, min=rows[0][0], max=rows[-1][0],
+                                                    count=len(rows) + 100)
+        reads = {p["message_id"]: int(p["times_delivered"]) for p in info}
+        keep = []
+        for entry_id, fields in rows:
+            n = reads.get(entry_id, 1)
+            if n <= self.cfg.max_attempts:
+                keep.append((entry_id, fields))
+                continue
+            error = (f"read {n} times by workers that all stopped before finishing it (poison entry?); "
+                     f"last error: {fields.get('last_error') or 'none'}")
+            log.error("channel %s: dead-lettering entry %s: %s", self.name, entry_id, error)
+            try:
+                entry = Entry.from_fields(self.name, fields)
+                dead = dlq.entry_fields(entry, error, time.time())
+            except MalformedAlertError:
+                dead = dlq.malformed_fields(fields.get("alert", str(fields)), error, self.stream, time.time())
+            await self._finish(entry_id, lambda p, d=dead: p.xadd(self.keys.dlq(), d))
+            metrics.DEAD_LETTERED.labels(self.name).inc()
+        return keep
 
     async def _forget_idle_consumers(self) -> None:
         """Delete consumers of dead workers (`host-pid` names pile up) once nothing is pending on them."""

@@ -360,3 +360,30 @@ async def test_one_alert_reaches_a_webhook_and_an_smtp_inbox(redis: Redis, redis
     assert inbox[0]["To"] == "csm@example.com" and "acct-1" in inbox[0]["Subject"]
     assert inbox[0]["Message-ID"].startswith(f"<{hit['alert_id']}.mail@")  # the idempotency key
     assert miss["alert_id"] not in receiver.requests
+
+
+async def test_an_entry_that_killed_every_worker_is_dead_lettered_not_retried_forever(
+        redis: Redis, redis_prefix: str) -> None:
+    cfg = parse_config(fast(redis_prefix, max_attempts=3, send_timeout_seconds=0.2, claim_idle_seconds=0.3))
+    keys = Keys(redis_prefix)
+    routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
+    poison, fine = make_alert(1), make_alert(2)
+    await Router(redis, keys, cfg.notifier, routes or ()).handle([(orjson.dumps(a), "t") for a in (poison, fine)])
+    stream = keys.stream("csm")
+    await ensure_group(redis, stream)
+    (_s, rows), = await redis.xreadgroup(GROUP, "dead-1", {stream: ">"}, count=10)
+    # the first entry was read by 5 workers in turn, each killed while handling it
+    await redis.xclaim(stream, GROUP, "dead-5", min_idle_time=0, message_ids=[rows[0][0]], retrycount=5)
+    csm = ScriptedChannel("csm")
+    stop = asyncio.Event()
+    task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier, consumer="alive").run(stop))
+    try:
+        await wait_for(lambda: len(csm.sent) == 1, what="the healthy entry delivered")
+        await wait_for(lambda: redis.xlen(keys.dlq()), what="the poison entry dead-lettered")
+    finally:
+        stop.set()
+        await task
+    assert [d.alert_id for d in csm.sent] == [fine["alert_id"]]
+    (_id, f), = await redis.xrange(keys.dlq())
+    assert f["alert_id"] == poison["alert_id"] and "read 6 times" in f["last_error"]
+    assert (await redis.xpending(stream, GROUP))["pending"] == 0
