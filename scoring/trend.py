@@ -12,6 +12,11 @@ before it, so it never holds more than trend_days + 1 entries.
 
 Evaluations of one account happen at non-decreasing clocks (the account clock only moves
 forward), so snapshots are appended in day order.
+
+Snapshots are taken at evaluations, sweeps included, so like sweep-driven band changes they
+follow the sweep order: a 1-partition worker and `pulse replay` record the same rings; with
+several partitions (each sweeping on its own stream clock) an event that arrives after a
+sweep point in one order and before it in the other can be recorded on a neighbouring day.
 """
 
 from __future__ import annotations

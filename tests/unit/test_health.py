@@ -282,3 +282,12 @@ def test_every_health_change_equals_a_brute_force_recomputation(seed: int) -> No
             if out.status == "accepted":
                 accepted.setdefault(ev.account, []).append(ev)
     assert checked >= 30
+
+
+def test_replay_without_health_writes_only_the_three_files(tmp_path: Path) -> None:
+    worked = DATA.parent / "worked"
+    proc = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(worked / "events.jsonl"),
+                           "--model", str(worked / "model.toml"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["changes.jsonl", "scores.jsonl", "summary.json"]
