@@ -145,3 +145,34 @@ async def test_sigkill_mid_batch_loses_nothing(redis: Redis, redis_url: str, red
     keys = Keys(redis_prefix)
     assert await redis.xlen(keys.dlq()) == 0
     assert proc.returncode == 0                  # SIGTERM: a clean stop
+
+
+async def test_router_and_two_worker_processes_share_the_stream(
+        redis: Redis, redis_url: str, redis_prefix: str, kafka_bootstrap: str, alerts_topic: str,
+        tmp_path: Path) -> None:
+    receiver = await Receiver(slow_seconds=0.005).start()
+    config = tmp_path / "notifier.toml"
+    config.write_text(
+        f'[notifier]\nredis_prefix = "{redis_prefix}"\ndefault_cooldown_seconds = 0.0\npoll_seconds = 0.05\n'
+        'concurrency = 4\n' + webhook_channel_toml("csm", receiver.url("slow"))
+        + '[[routes]]\nname = "everything"\nchannels = ["csm"]\n')
+    alerts = [make_alert(i) for i in range(300)]
+    await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(a) for a in alerts])
+    env = {**os.environ, "REDIS_URL": redis_url, "KAFKA_BOOTSTRAP": kafka_bootstrap}
+    log = (tmp_path / "n.log").open("ab")
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "notifier", "--config", str(config), "--role", role,
+        "--topic", alerts_topic, "--group", f"{alerts_topic}.g", "--metrics-port", "0",
+        cwd=ROOT, env=env, stdout=log, stderr=log) for role in ("worker", "worker", "router")]
+    try:
+        await wait_for(lambda: len(receiver.accepted) >= len(alerts), timeout=45, what="all alerts")
+        consumers = await redis.xinfo_consumers(Keys(redis_prefix).stream("csm"), "notifier")
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        codes = [await asyncio.wait_for(p.wait(), 30) for p in procs]
+        await receiver.stop()
+    assert receiver.accepted_ids() == {a["alert_id"]: 1 for a in alerts}
+    assert receiver.duplicates == []
+    assert len(consumers) == 2 and all(c["pending"] == 0 for c in consumers)
+    assert codes == [0, 0, 0]
