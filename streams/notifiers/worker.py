@@ -70,6 +70,7 @@ class ChannelWorker:
         self.scheduler = retry.Scheduler(redis, keys, channel.name)
         self._inflight: dict[str, asyncio.Task[str]] = {}
         self._last_of_account: dict[str, asyncio.Task[str]] = {}
+        self._claim_cursor = "0-0"  # XAUTOCLAIM scans the pending list in turns, not always from the start
 
     # -- the loop ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -91,20 +92,23 @@ class ChannelWorker:
                     if room <= 0:
                         continue
                 block = max(1, int(self.cfg.poll_seconds * 1000))
-                resp: Any = await self.redis.xreadgroup(GROUP, self.consumer, {self.stream: ">"}, count=room,
-                                                   block=block)
+                resp: Any = await self.redis.xreadgroup(GROUP, self.consumer, {self.stream: ">"},
+                                                        count=room, block=block)
                 for _stream, rows in resp or ():
                     self._start(rows)
             except (RedisError, OSError) as exc:
                 log.warning("channel %s: Redis error, retrying in 1 s: %s", self.name, exc)
                 await asyncio.sleep(1.0)
+                if "NOGROUP" in str(exc):  # the stream was deleted under us: start it again
+                    await ensure_group(self.redis, self.stream)
         if self._inflight:  # let sends in flight finish and record their outcome
             await asyncio.wait(list(self._inflight.values()), timeout=self.cfg.send_timeout_seconds + 5)
 
     async def _claim(self, count: int) -> list[tuple[str, dict[str, str]]]:
         idle_ms = int(self.cfg.claim_idle_seconds * 1000)
         resp: Any = await self.redis.xautoclaim(self.stream, GROUP, self.consumer, min_idle_time=idle_ms,
-                                           start_id="0-0", count=count)
+                                                start_id=self._claim_cursor, count=count)
+        self._claim_cursor = resp[0]
         rows = [r for r in resp[1] if r and r[1] is not None and r[0] not in self._inflight]
         await self._forget_idle_consumers()
         rows = await self._drop_poison(rows)

@@ -387,3 +387,23 @@ async def test_an_entry_that_killed_every_worker_is_dead_lettered_not_retried_fo
     (_id, f), = await redis.xrange(keys.dlq())
     assert f["alert_id"] == poison["alert_id"] and "read 6 times" in f["last_error"]
     assert (await redis.xpending(stream, GROUP))["pending"] == 0
+
+
+async def test_worker_survives_its_stream_being_deleted(redis: Redis, redis_prefix: str) -> None:
+    cfg = parse_config(fast(redis_prefix))
+    keys = Keys(redis_prefix)
+    routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
+    router = Router(redis, keys, cfg.notifier, routes or ())
+    csm = ScriptedChannel("csm")
+    stop = asyncio.Event()
+    task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier).run(stop))
+    try:
+        await router.handle([(orjson.dumps(make_alert(1)), "t")])
+        await wait_for(lambda: len(csm.sent) == 1, what="first delivery")
+        await redis.delete(keys.stream("csm"))            # e.g. an operator's cleanup
+        await router.handle([(orjson.dumps(make_alert(2)), "t")])
+        await wait_for(lambda: len(csm.sent) == 2, what="delivery after the stream came back")
+    finally:
+        stop.set()
+        await task
+    assert not task.exception()
