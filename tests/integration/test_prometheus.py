@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -343,6 +344,23 @@ def test_prometheus_loads_and_evaluates_the_alert_rules(run: Run) -> None:
     # events flowed and both targets answer: these rules have nothing to say
     assert rules["PulseNoEventsConsumed"]["state"] == "inactive"
     assert rules["PulseTargetDown"]["state"] == "inactive"
+
+
+def test_the_images_healthcheck_and_the_k8s_probe_paths_answer_on_the_real_worker(run: Run) -> None:
+    """deploy/Dockerfile's HEALTHCHECK command, run as is against the worker's web port, and the
+    probe paths of the StatefulSet (/healthz liveness, /ready readiness)."""
+    text = (ROOT / "deploy" / "Dockerfile").read_text()
+    cmd = json.loads(re.search(r"^\s*CMD (\[.*\])\s*$", text.split("HEALTHCHECK", 1)[1], re.M).group(1))
+    assert cmd[0] == "python"
+    base = f"http://127.0.0.1:{run.pipeline.web_port}"
+
+    def check(url: str) -> int:
+        return subprocess.run([sys.executable, *cmd[1:]], env={**os.environ, "PULSE_HEALTH_URL": url},
+                              capture_output=True, timeout=30).returncode
+
+    assert check(f"{base}/healthz") == 0
+    assert check(f"{base}/no-such-page") != 0  # the command really fails on an error answer
+    assert httpx.get(f"{base}/ready", timeout=10).status_code == 200  # caught up: ready
 
 
 def test_prometheus_sees_the_notifier_deliver_retry_and_dead_letter(run: Run) -> None:
