@@ -162,7 +162,8 @@ def dlq_retry(
                                          envvar="PULSE_NOTIFIER_CONFIG"),
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
 ) -> None:
-    """Put dead letters back on their channel's stream as fresh first attempts."""
+    """Put dead letters back on their channel's stream as fresh first attempts. Exits 1 when some
+    could not be (an unknown id, or an entry that was never a valid alert: purge those)."""
     from streams.notifiers import dlq
 
     if bool(ids) == all_:
