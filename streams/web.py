@@ -7,8 +7,9 @@
               sets the `pulse_consumer_lag*` gauges for the partitions assigned to this worker
               (so with several workers every partition is reported once, `sum by` is right);
 - `/healthz`  liveness: 200 while the event loop answers;
-- `/ready`    readiness: 200 once the app is started and not rebalancing or recovering tables,
-              503 otherwise (a worker with no partitions assigned is still ready: it is a standby).
+- `/ready`    readiness: 200 once the worker has joined its consumer group (a first assignment,
+              even an empty one: a standby is ready) and is not rebalancing or recovering tables;
+              503 otherwise.
 
 Faust registers no `/metrics` of its own (its optional JSON view is `/performance`, and its
 Prometheus sensor, which crashes on `highwater() = None`, faust #214, is not installed).
@@ -29,9 +30,11 @@ from streams.lagmon import LagMonitor
 log = logging.getLogger("pulse.web")
 
 
-def readiness(app: Any) -> tuple[bool, str]:
-    if not app.started or app.should_stop:
-        return False, "starting" if not app.should_stop else "stopping"
+def readiness(app: Any, assigned_once: bool) -> tuple[bool, str]:
+    if app.should_stop:
+        return False, "stopping"
+    if not app.started or not assigned_once:
+        return False, "starting: joining the consumer group"
     if getattr(app, "rebalancing", False):
         return False, "rebalancing"
     if getattr(app, "in_recovery", False):
@@ -53,6 +56,11 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
     group = app.conf.id
     monitor = LagMonitor(bootstrap, {group: topics}, samples=lag_samples, interval=lag_interval)
     metrics.bind_app(app)
+    joined = asyncio.Event()  # set by the first partition assignment (even an empty one)
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned(app: faust.App, assigned: Any, **kwargs: Any) -> None:
+        joined.set()
 
     @app.page("/metrics")
     async def metrics_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -70,7 +78,7 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
 
     @app.page("/ready")
     async def ready_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        ok, why = readiness(app)
+        ok, why = readiness(app, joined.is_set())
         return self.json({"ready": ok, "status": why}, status=200 if ok else 503)
 
     @app.task  # type: ignore[untyped-decorator]
