@@ -14,8 +14,9 @@ PREFIX="demo:$(date +%s):"   # fresh delivery state in Redis every run
 .venv/bin/python -m streams.notifiers.devsinks --webhook-port 18787 --smtp-port 18025 --secret "$SECRET" \
   > $D/sinks.log 2>&1 &
 sinks=$!
-$P notifier --config examples/notifier.demo.toml --redis-prefix "$PREFIX" --metrics-port "$METRICS_PORT" \
-  > $D/notifier.log 2>&1 &
+GROUP="${PULSE_TOPIC_PREFIX:-pulse.}notifier-demo-$(date +%s)"   # reads the topic from its start
+$P notifier --config examples/notifier.demo.toml --redis-prefix "$PREFIX" --group "$GROUP" \
+  --metrics-port "$METRICS_PORT" > $D/notifier.log 2>&1 &
 notifier=$!
 trap 'kill $notifier $sinks 2>/dev/null || true; wait $notifier $sinks 2>/dev/null || true' EXIT
 

@@ -53,7 +53,7 @@ async def _webhook(port: int, secret: str | None) -> Any:
         try:
             a = orjson.loads(body)
             what = (f"{a.get('account')} {a.get('from') or '-'} -> {a.get('to')} score {a.get('score')} "
-                    f"[{a.get('kind')}/{a.get('reason')}] route={a.get('route')}")
+                    f"[{a.get('kind')}/{a.get('reason')}] notifier route {a.get('notifier_route')}")
         except orjson.JSONDecodeError:
             what = body[:200].decode("utf-8", "replace")
         _say(f"[webhook {request.path}] {what}  (webhook-id {key}; "
