@@ -38,6 +38,7 @@ from scoring.model import HEALTH_COMPONENTS, HealthConfig
 
 NPS_EVENT = "NPS Submitted"
 TICKET_EVENT = "Support Ticket Opened"
+HEALTH_DIGITS = 9  # the health score is rounded to this many decimals
 MAX_TICKET_SUBJECTS = 10  # the most recent subjects of tickets in the window, for alerts
 
 
@@ -133,14 +134,17 @@ def effective_weights(comps: dict[str, float | None],
 
 
 def combine(comps: dict[str, float | None], weights: dict[str, float]) -> float | None:
-    """sum(w_i x c_i) / sum(w_i) over components with data; None when none has data."""
+    """sum(w_i x c_i) / sum(w_i) over components with data, rounded to `HEALTH_DIGITS` decimals
+    (float noise such as 33.99999999999999 for (0.4 x 1 + 0.2 x 100) / (0.4 + 0.2) neither
+    shows in alerts nor can put a score that is exactly on a band edge across it); None when
+    none has data."""
     num = den = 0.0
     for c, v in comps.items():
         w = weights[c]
         if v is not None and w > 0:
             num += w * v
             den += w
-    return None if den <= 0 else num / den
+    return None if den <= 0 else round(num / den, HEALTH_DIGITS)
 
 
 def weakest(comps: dict[str, float | None], weights: dict[str, float]) -> str | None:

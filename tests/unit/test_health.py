@@ -291,3 +291,12 @@ def test_replay_without_health_writes_only_the_three_files(tmp_path: Path) -> No
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["changes.jsonl", "scores.jsonl", "summary.json"]
+
+
+def test_health_is_rounded_to_9_decimals() -> None:
+    # (0.4 x 1 + 0.2 x 100) / (0.4 + 0.2) = 20.4 / 0.6 = 34 exactly; floats give 33.99999999999999
+    assert combine({"usage": 1.0, "nps": None, "support": 100.0, "billing": None}, CFG.weights) == 34.0
+    # 0.4 x 50 + 0.1 x 70 + 0.2 x 25 + 0.3 x 30 = 20 + 7 + 5 + 9 = 41 over 1.0; 100/3 stays 9 decimals
+    assert combine({"usage": 50.0, "nps": 70.0, "support": 25.0, "billing": 30.0}, CFG.weights) == 41.0
+    assert combine({"usage": 100 / 3, "nps": None, "support": None, "billing": None},
+                   {"usage": 0.4, "nps": 0.1, "support": 0.2, "billing": 0.3}) == 33.333333333
