@@ -27,6 +27,19 @@ def _model(path: Path | None) -> Model:
         raise typer.Exit(2) from None
 
 
+def _web_port(port: int) -> int:
+    """`0` means any free port (Faust itself wants 1..65535): ask the kernel for one."""
+    if port:
+        return port
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        free = int(sock.getsockname()[1])
+    err.print(f"worker web port: {free}")
+    return free
+
+
 @app.command()
 def worker(
     model: Path | None = typer.Option(None, "--model", "-m", help="Scoring model TOML."),
@@ -35,7 +48,8 @@ def worker(
     live: bool = typer.Option(False, "--live", help="Also sweep on wall-clock ticks, so silence is "
                               "noticed when no events arrive."),
     sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1, help="Sweep period (event time)."),
-    web_port: int = typer.Option(None, "--web-port", help="Web port (default: PULSE_WEB_PORT)."),
+    web_port: int = typer.Option(None, "--web-port", min=0,
+                                 help="Web port (default: PULSE_WEB_PORT; 0: any free port)."),
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
     """Run the streaming worker: events -> resolve -> scored -> score -> alerts."""
@@ -49,7 +63,7 @@ def worker(
     n = partitions or s.partitions
     create_topics(s, n)
     cfg = WorkerConfig(settings=s, model=m, partitions=n, sweep_seconds=sweep_seconds, live=live,
-                       web_port=web_port or s.web_port, data_dir=s.data_dir)
+                       web_port=_web_port(s.web_port if web_port is None else web_port), data_dir=s.data_dir)
     faust_app = build_app(cfg)
     logging.getLogger("pulse").setLevel(loglevel.upper())
     try:
