@@ -7,14 +7,14 @@ key and why. An unknown key, a wrong type or inconsistent bands are rejected.
 
 from __future__ import annotations
 
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scoring.errors import ModelError
+from scoring.tomlconfig import parse_toml, read_text
 
 DEFAULT_MODEL_NAME = "default_model.toml"
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -163,26 +163,9 @@ class Model(BaseModel):
         return ExplainConfig() if self.health is not None else None
 
 
-def _format_error(err: ValidationError, file: str) -> ModelError:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
-    return ModelError(f"{file}: [{key}] {msg}{more}", file=file, key=key)
-
-
 def parse_model(text: str, *, source: str = "<model>") -> Model:
     """Parse and validate a model from TOML text; `source` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelError(f"{source}: not valid TOML: {exc}", file=source) from exc
-    try:
-        return Model.model_validate(data)
-    except ValidationError as exc:
-        raise _format_error(exc, source) from None
+    return parse_toml(text, Model, source=source, error_cls=ModelError)
 
 
 def load_model(path: str | Path | None = None) -> Model:
@@ -190,11 +173,4 @@ def load_model(path: str | Path | None = None) -> Model:
     if path is None:
         text = resources.files("scoring").joinpath(DEFAULT_MODEL_NAME).read_text("utf-8")
         return parse_model(text, source=f"scoring/{DEFAULT_MODEL_NAME}")
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise ModelError(f"{p}: cannot read model file: {exc.strerror}", file=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise ModelError(f"{p}: not UTF-8 text", file=str(p)) from exc
-    return parse_model(text, source=str(p))
+    return parse_model(read_text(path, "model file", ModelError), source=str(Path(path)))

@@ -16,13 +16,12 @@ that names an unknown channel is an error.
 from __future__ import annotations
 
 import logging
-import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from scoring.errors import ConfigError
+from scoring.tomlconfig import parse_toml, read_text
 from streams.notifiers.channels import ChannelConfig
 from streams.notifiers.keys import DEFAULT_PREFIX
 
@@ -129,31 +128,9 @@ class NotifierConfig(BaseModel):
         return tuple(out)
 
 
-def _format_error(err: ValidationError, source: str) -> ConfigError:
-    first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-    more = f" (and {err.error_count() - 1} more problem(s))" if err.error_count() > 1 else ""
-    return ConfigError(f"{source}: [{key}] {msg}{more}", file=source, key=key)
-
-
 def parse_config(text: str, *, source: str = "<notifier config>") -> NotifierConfig:
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}", file=source) from exc
-    try:
-        return NotifierConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _format_error(exc, source) from None
+    return parse_toml(text, NotifierConfig, source=source)
 
 
 def load_config(path: str | Path) -> NotifierConfig:
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot read notifier config: {exc.strerror}", file=str(p)) from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{p}: not UTF-8 text", file=str(p)) from exc
-    return parse_config(text, source=str(p))
+    return parse_config(read_text(path, "notifier config"), source=str(Path(path)))
