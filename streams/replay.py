@@ -116,6 +116,19 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
         src = gzip.GzipFile(fileobj=raw_file, mode="rb")  # type: ignore[assignment]
     with raw_file, src, (out_dir / "changes.jsonl").open("wb") as changes_out:
         write = changes_out.write
+
+        def dispatch(changes: list[Change]) -> int:
+            """Engagement band changes to changes.jsonl (counted), the rest to the extra files."""
+            n = 0
+            for change in changes:
+                if change.reason is None and change.kind == "engagement":
+                    write(_change_line(change))
+                    n += 1
+                else:
+                    assert extras is not None
+                    extras.write(change)
+            return n
+
         for line in src:
             lines += 1
             if on_progress is not None and lines % 8192 == 0:
@@ -135,22 +148,11 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
                 if first_ts is None:
                     first_ts = routed.ts_us
                 outcome = scorer.handle(routed)
-                for change in outcome.changes:
-                    if change.reason is None and change.kind == "engagement":
-                        write(_change_line(change))
-                        n_changes += 1
-                    else:
-                        assert extras is not None
-                        extras.write(change)
+                if outcome.changes:
+                    n_changes += dispatch(outcome.changes)
                 if observe is not None:
                     observe(routed, outcome.status)
-        for change in scorer.finish():
-            if change.reason is None and change.kind == "engagement":
-                write(_change_line(change))
-                n_changes += 1
-            else:
-                assert extras is not None
-                extras.write(change)
+        n_changes += dispatch(scorer.finish())
         if on_progress is not None:
             on_progress(raw_file.tell())
     if extras is not None:
