@@ -75,6 +75,9 @@ class TableMapping(MutableMapping[str, str]):
         return account
 
     def __setitem__(self, user: str, account: str) -> None:
+        held = self.pending.get(user)
+        if (held[1] if held is not None else self.cache.get(user)) == account:
+            return  # the same mapping again (a repeated group call): nothing to write
         self._remember(user, account)
         self.pending[user] = (current_event(), account)
 

@@ -95,8 +95,11 @@ class PartitionState:
         self.last_offset = pos
         if d.get("k") == "traits":
             account = d["a"]
-            self.traits[account] = {**self.traits.get(account, {}), **d["t"]}
-            self._dirty.add(account)
+            known = self.traits.get(account, {})
+            merged = {**known, **d["t"]}
+            if merged != known:  # a repeated group call (most are) writes nothing
+                self.traits[account] = merged
+                self._dirty.add(account)
             return
         ev = ScoredEvent(d["a"], d["n"], d["t"], d["m"], d["p"] or {})
         if pos <= self.offsets.get(ev.account, -1):  # redelivered, already applied before a crash
