@@ -2,7 +2,8 @@
 
 One run, printed as JSON:
 1. generate N events over K accounts (streams.telemetry) and produce them to a fresh topic;
-2. baseline: a plain aiokafka consume loop doing orjson + a weighted sum per account;
+2. baseline: a plain aiokafka consume loop doing orjson + a weighted sum per account; and the
+   Faust floor: a Faust agent that only reads the same topic with take_events (streams/faust_floor.py);
 3. pipeline: a `pulse worker` subprocess on a fresh prefix, from its start until the broker shows
    its consumer group caught up on `events` and `scored` (events in -> state committed);
 4. latency: at a steady rate (default 5,000 events/s), the time from producing an event to
@@ -74,6 +75,31 @@ async def baseline(bootstrap: str, topic: str, n: int, weights: dict[str, float]
     finally:
         await consumer.stop()
     return time.perf_counter() - started
+
+
+def count_events(path: Path) -> tuple[int, int]:
+    """(records, events): a batch envelope is one record of several events."""
+    records = events = 0
+    with path.open("rb") as f:
+        for line in f:
+            records += 1
+            if line.startswith(b'{"batch"'):
+                d = orjson.loads(line)
+                events += len(d["batch"]) if isinstance(d.get("batch"), list) else 1
+            else:
+                events += 1
+    return records, events
+
+
+def faust_floor(bootstrap: str, topic: str, n: int) -> int | None:
+    """Records/s of a Faust agent that only reads `topic` with take_events (streams/faust_floor.py)."""
+    cmd = [sys.executable, "-m", "streams.faust_floor", "--bootstrap", bootstrap, "--topic", topic,
+           "--records", str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    for line in (out.stdout + out.stderr).splitlines():
+        if "records_per_s" in line:
+            return int(orjson.loads(line[line.index("{"):])["records_per_s"])
+    return None
 
 
 def start_worker(s: Settings, model_path: Path, partitions: int, log: Path) -> subprocess.Popen[bytes]:
@@ -170,7 +196,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     weights = load_model(model_path).weights
     data = work / "events.jsonl"
     write(Config(events=events, accounts=accounts, seed=seed, batch_rate=0.5 if envelopes else 0.0), data)
-    n_lines = sum(1 for _ in data.open("rb"))
+    n_lines, n_events = count_events(data)
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     s = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=work / "data")
     create_topics(s, partitions)
@@ -178,6 +204,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     asyncio.run(produce_file(data, bootstrap, s.topic("events")))
     produce_s = time.perf_counter() - t
     base_s = asyncio.run(baseline(bootstrap, s.topic("events"), n_lines, weights))
+    floor = faust_floor(bootstrap, s.topic("events"), n_lines)
     proc = start_worker(s, model_path, partitions, work / "worker.log")
     try:
         startup_s, pipe_s = asyncio.run(pipeline(s, n_lines))
@@ -194,7 +221,11 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "batch_envelopes": envelopes,
         "produce_records_per_s": round(n_lines / produce_s),
         "baseline_aiokafka_records_per_s": round(n_lines / base_s),
+        "faust_floor_records_per_s": floor,
         "pipeline_records_per_s": round(n_lines / pipe_s),
+        "events": n_events,
+        "pipeline_events_per_s": round(n_events / pipe_s),
+        "ratio_pipeline_to_faust_floor": round(n_lines / pipe_s / floor, 3) if floor else None,
         "ratio_pipeline_to_baseline": round(base_s / pipe_s, 3),
         "worker_startup_s": round(startup_s, 2),
         "worker_peak_rss_mb": round(child_rss, 1),
