@@ -8,6 +8,8 @@ DESIGN.md's band table (see `DEFAULT_ROUTES`):
     into yellow (up or down)     -> channel "guidance" (automated guidance webhook / e-mail)
     into thriving (up)           -> channel "expansion" (expansion-opportunity flag)
     into green                   -> nothing
+    a signal (NPS, billing, contraction, onboarding, sharp drop) -> "csm", "expansion" (NPS
+                                    promoter: referral ask) or "guidance" (onboarding stalled)
 
 A default route whose channel is not configured is left out (and logged); an explicit route
 that names an unknown channel is an error.
@@ -86,7 +88,18 @@ class RouteConfig(BaseModel):
     continue_: bool = Field(default=False, alias="continue")
 
 
+# Signal alerts (scoring.signals: from == to, direction "none", or "down" for a sharp drop) come
+# first, one route per signal so one signal's cooldown never holds back another; their channel is
+# the one the seeds' action belongs to: a CSM call/review/billing follow-up -> "csm", a referral
+# ask -> "expansion", onboarding guidance -> "guidance".
+SIGNAL_CHANNELS: dict[str, str] = {
+    "nps_detractor": "csm", "payment_failed": "csm", "subscription_past_due": "csm",
+    "contraction": "csm", "sharp_drop": "csm", "nps_promoter": "expansion",
+    "onboarding_stalled": "guidance",
+}
 DEFAULT_ROUTES: tuple[RouteConfig, ...] = (
+    *(RouteConfig(name=f"signal-{reason}", reason=(reason,), channels=(channel,))
+      for reason, channel in SIGNAL_CHANNELS.items()),
     RouteConfig(name="csm-at-risk-red", to=("at_risk", "red"), direction=("down",), channels=("csm",)),
     RouteConfig(name="guidance-yellow", to=("yellow",), direction=("up", "down"), channels=("guidance",)),
     RouteConfig(name="expansion-thriving", to=("thriving",), direction=("up",), channels=("expansion",)),

@@ -184,7 +184,10 @@ def test_compose_notifier_has_a_config_that_builds_and_a_sink_that_answers(tmp_p
     from streams.notifiers.config import load_config
 
     conf = load_config(config)
-    assert {r.name for r in conf.effective_routes()} == {"csm-at-risk-red", "guidance-yellow", "expansion-thriving"}
+    assert {r.name for r in conf.effective_routes()} == {
+        "csm-at-risk-red", "guidance-yellow", "expansion-thriving", "signal-nps_detractor", "signal-payment_failed",
+        "signal-subscription_past_due", "signal-contraction", "signal-sharp_drop", "signal-nps_promoter",
+        "signal-onboarding_stalled"}
     sink_port = services["sinks"]["entrypoint"][-1]
     for name, ch in conf.channels.items():
         build_channel(name, ch)

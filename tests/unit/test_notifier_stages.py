@@ -46,9 +46,29 @@ def test_default_routes_follow_the_band_table(frm: str, to: str) -> None:
         assert got == []  # green: nothing
 
 
+@pytest.mark.parametrize(("reason", "band", "direction", "channel"), [
+    # the seeds' action per signal (DESIGN.md / seed 004): who acts on it
+    ("nps_detractor", "yellow", "none", "csm"),          # CSM call within 24 h
+    ("payment_failed", "green", "none", "csm"),          # billing follow-up
+    ("subscription_past_due", "red", "none", "csm"),
+    ("contraction", "green", "none", "csm"),             # contact the account at once
+    ("sharp_drop", "yellow", "down", "csm"),             # review before it changes band (not guidance)
+    ("nps_promoter", "green", "none", "expansion"),      # referral ask
+    ("onboarding_stalled", "yellow", "none", "guidance"),
+])
+def test_default_routes_deliver_signal_alerts(reason: str, band: str, direction: str, channel: str) -> None:
+    routes = parse_config(ALL_DEFAULT).effective_routes()
+    sig = {**alert(band, band), "reason": reason, "direction": direction}
+    got = route_alert(sig, routes, 60.0)
+    assert [t.channel for t in got] == [channel]
+    assert got[0].route == f"signal-{reason}"  # its own cooldown key, apart from other signals
+
+
 def test_default_routes_skip_unconfigured_channels() -> None:
     routes = parse_config(HOOK.format(n="csm")).effective_routes()
-    assert [r.name for r in routes] == ["csm-at-risk-red"]
+    assert [r.name for r in routes] == [
+        "signal-nps_detractor", "signal-payment_failed", "signal-subscription_past_due",
+        "signal-contraction", "signal-sharp_drop", "csm-at-risk-red"]
     assert route_alert(alert("green", "yellow"), routes, 0) == []
 
 
