@@ -16,7 +16,7 @@ import pytest
 
 from scoring.model import parse_model
 from streams.telemetry import Config, write
-from tests.integration.stream_harness import Pipeline, core_run, expected_alerts
+from tests.integration.stream_harness import core_run, expected_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 DATA = Path(__file__).resolve().parents[1] / "data" / "health"
@@ -49,20 +49,6 @@ onboarding = 0.1
 [explain]
 sharp_drop_points = 15.0
 """
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, tmp_path: Path):
-    created: list[Pipeline] = []
-
-    def make(**kw: Any) -> Pipeline:
-        p = Pipeline(kafka_bootstrap, tmp_path, **kw)
-        created.append(p)
-        return p
-
-    yield make
-    for p in created:
-        p.stop()
 
 
 def test_detractor_and_worked_example_reach_alerts_with_route_and_explanation(

@@ -34,22 +34,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@pytest.fixture(autouse=True)
+def fast_lag_window(monkeypatch: pytest.MonkeyPatch) -> None:
     # a small, fast lag window in the worker; a short session so a killed member leaves soon
     monkeypatch.setenv("PULSE_LAG_INTERVAL", "0.5")
     monkeypatch.setenv("PULSE_LAG_SAMPLES", "3")
     monkeypatch.setenv("BROKER_SESSION_TIMEOUT", "10")
-    created: list[Pipeline] = []
-
-    def make(**kw: Any) -> Pipeline:
-        p = Pipeline(kafka_bootstrap, tmp_path, **kw)
-        created.append(p)
-        return p
-
-    yield make
-    for p in created:
-        p.stop()
 
 
 def http_get(p: Pipeline, path: str) -> tuple[int, bytes]:

@@ -9,7 +9,6 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,6 @@ from tests.integration.notifier_harness import Receiver, make_alert, produce, wa
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def redis(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    keys = [k async for k in r.scan_iter(f"{redis_prefix}*")]
-    if keys:
-        await r.delete(*keys)
-    await r.aclose()
 
 
 @pytest.fixture

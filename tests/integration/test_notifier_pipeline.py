@@ -69,16 +69,6 @@ class ScriptedChannel:
 
 
 @pytest.fixture
-async def redis(redis_url: str, redis_prefix: str) -> AsyncIterator[Redis]:
-    r = Redis.from_url(redis_url, decode_responses=True)
-    yield r
-    keys = [k async for k in r.scan_iter(f"{redis_prefix}*")]
-    if keys:
-        await r.delete(*keys)
-    await r.aclose()
-
-
-@pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     rec = await Receiver().start()
     yield rec

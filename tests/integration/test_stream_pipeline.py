@@ -10,7 +10,7 @@ import pytest
 
 from scoring.model import load_model, parse_model
 from streams.telemetry import Config, generate, write
-from tests.integration.stream_harness import Pipeline, core_run, expected_alerts, per_account
+from tests.integration.stream_harness import core_run, expected_alerts, per_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,20 +32,6 @@ hysteresis = 3.0
 "Payment Failed" = -10
 "Subscription Downgraded" = -20
 """
-
-
-@pytest.fixture
-def pipeline(kafka_bootstrap: str, tmp_path: Path):
-    created: list[Pipeline] = []
-
-    def make(**kw) -> Pipeline:
-        p = Pipeline(kafka_bootstrap, tmp_path, **kw)
-        created.append(p)
-        return p
-
-    yield make
-    for p in created:
-        p.stop()
 
 
 def assert_same(stream_scores, stream_alerts, core_scores, core_alerts, *, check_sweeps: bool = True) -> None:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 import httpx
 
 from scoring.errors import ConfigError
-from streams.notifiers.channels.ssrf import IPAddress, IPNetwork, resolve_checked
+from streams.notifiers.channels.config import _HttpOptions
+from streams.notifiers.channels.ssrf import IPAddress, IPNetwork, parse_networks, resolve_checked
 from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
 
 USER_AGENT = "customer-pulse-notifier/0.1"
@@ -101,6 +102,13 @@ class HttpPoster:
             trust_env=False,  # no proxy from the environment: the SSRF check must see the real target
             headers={"User-Agent": USER_AGENT},
         )
+
+    @classmethod
+    def for_channel(cls, channel: str, config: _HttpOptions) -> HttpPoster:
+        """The poster of a Slack or webhook channel, from the HTTP options both configs share."""
+        return cls(channel, connect_timeout=config.connect_timeout, read_timeout=config.read_timeout,
+                   max_response_bytes=config.max_response_bytes,
+                   allow_networks=parse_networks(config.allow_networks), ca_file=config.ca_file)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -18,7 +18,6 @@ from streams.notifiers.channel import Delivery
 from streams.notifiers.channels.config import SlackConfig
 from streams.notifiers.channels.http import HttpPoster
 from streams.notifiers.channels.render import describe, slack_payload
-from streams.notifiers.channels.ssrf import parse_networks
 
 
 class SlackChannel:
@@ -30,11 +29,7 @@ class SlackChannel:
         self.name = name
         self.config = config
         self._url = config.resolve_url(name)
-        self._http = HttpPoster(name, connect_timeout=config.connect_timeout,
-                                read_timeout=config.read_timeout,
-                                max_response_bytes=config.max_response_bytes,
-                                allow_networks=parse_networks(config.allow_networks),
-                                ca_file=config.ca_file)
+        self._http = HttpPoster.for_channel(name, config)
 
     def __repr__(self) -> str:
         return f"SlackChannel(name={self.name!r})"

@@ -28,7 +28,6 @@ import orjson
 from streams.notifiers.channel import Delivery
 from streams.notifiers.channels.config import WebhookConfig
 from streams.notifiers.channels.http import HttpPoster
-from streams.notifiers.channels.ssrf import parse_networks
 
 
 def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
@@ -54,11 +53,7 @@ class WebhookChannel:
         self.config = config
         self._key = config.resolve_secret(name)
         self._clock = clock
-        self._http = HttpPoster(name, connect_timeout=config.connect_timeout,
-                                read_timeout=config.read_timeout,
-                                max_response_bytes=config.max_response_bytes,
-                                allow_networks=parse_networks(config.allow_networks),
-                                ca_file=config.ca_file)
+        self._http = HttpPoster.for_channel(name, config)
 
     def __repr__(self) -> str:
         return f"WebhookChannel(name={self.name!r})"
