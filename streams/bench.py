@@ -28,7 +28,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from scoring.model import load_model
-from streams.lag import group_lag, wait_caught_up
+from streams.lag import try_group_lag, wait_caught_up
 from streams.produce import produce_file
 from streams.settings import Settings
 from streams.telemetry import Config, write
@@ -117,7 +117,7 @@ async def pipeline(s: Settings, n_scored_min: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     first = None
     while first is None:
-        lags = await group_lag(s.bootstrap, group, [names.events])
+        lags = await try_group_lag(s.bootstrap, group, [names.events]) or []
         if any((x.committed or 0) > 0 for x in lags):
             first = time.perf_counter()
         else:

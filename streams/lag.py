@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 
 @dataclass(frozen=True)
@@ -41,16 +42,27 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[Parti
         await admin.close()
 
 
+async def try_group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag] | None:
+    """`group_lag`, or None on a retriable broker answer (e.g. a fresh broker's group coordinator
+    is not available until `__consumer_offsets` exists)."""
+    try:
+        return await group_lag(bootstrap, group, topics)
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return None
+
+
 async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 120.0,
                          settle: float = 0.0) -> list[PartitionLag]:
     """Wait until the group has committed every partition of `topics` up to its end offset."""
     deadline = time.monotonic() + timeout
     while True:
-        lags = await group_lag(bootstrap, group, topics)
+        lags = await try_group_lag(bootstrap, group, topics) or []
         if lags and all(x.lag == 0 for x in lags if x.end > 0):
             await asyncio.sleep(settle)
-            again = await group_lag(bootstrap, group, topics)
-            if all(x.lag == 0 for x in again if x.end > 0):
+            again = await try_group_lag(bootstrap, group, topics)
+            if again is not None and all(x.lag == 0 for x in again if x.end > 0):
                 return again
         if time.monotonic() > deadline:
             raise TimeoutError(f"group {group} still behind: {[(x.topic, x.partition, x.lag) for x in lags]}")
