@@ -30,7 +30,7 @@ def format_alert(a: dict[str, Any]) -> str:
         tail += f"  weakest={a['weakest_component']}"
     tickets = (a.get("explain") or {}).get("tickets")
     if tickets:
-        tail += "  tickets: " + "; ".join(str(t) for t in tickets)
+        tail += "  tickets: " + "; ".join("(no subject)" if t is None else str(t) for t in tickets)
     return (f"{a['at']}  {a['account']:<16} {a['from'] or '-':>8} -> {a['to']:<8} "
             f"score {a['score']:8.2f}{trend}  [{a['kind']}/{a['reason']}]{tail}")
 

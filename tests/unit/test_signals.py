@@ -174,3 +174,15 @@ def test_alerts_tail_line_shows_route_weakest_component_and_tickets() -> None:
     assert "(7d ago 90.0)" in line and "[health/band_change]" in line
     assert "route=guidance" in line and "weakest=support" in line
     assert line.endswith("tickets: SSO fails; Webhook timeout")
+
+
+def test_a_ticket_without_a_subject_reads_no_subject_not_none() -> None:
+    from streams.alerts import format_alert
+    from streams.notifiers.channels.render import describe, text
+
+    alert = {"alert_id": "x", "at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "red",
+             "to": "red", "direction": "none", "score": 19.3, "kind": "health", "reason": "sharp_drop",
+             "explain": {"tickets": [None, "SSO fails"]}, "traits": {}}
+    assert format_alert(alert).endswith("tickets: (no subject); SSO fails")
+    body = text(describe(alert))
+    assert "  - (no subject)" in body and "  - SSO fails" in body and "None" not in body

@@ -145,7 +145,8 @@ def _explain(raw: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     if not isinstance(raw, dict):
         return (), ([("explain", clean(raw))] if raw is not None else [])
     tickets_raw = raw.get("tickets")
-    tickets = tuple(clean(t, 120) for t in tickets_raw[:MAX_TICKETS]) if isinstance(tickets_raw, list) else ()
+    tickets = tuple("(no subject)" if t is None else clean(t, 120)
+                    for t in tickets_raw[:MAX_TICKETS]) if isinstance(tickets_raw, list) else ()
     rows: list[tuple[str, str]] = []
     aha = _number(raw.get("time_to_aha_s"))
     if aha is not None:
