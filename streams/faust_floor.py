@@ -24,14 +24,17 @@ def main() -> None:
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--records", type=int, required=True)
+    ap.add_argument("--max-poll-records", type=int, default=5000, help="broker_max_poll_records")
+    ap.add_argument("--buffer", type=int, default=20_000, help="stream_buffer_maxsize")
+    ap.add_argument("--batch", type=int, default=5000, help="take_events batch size")
     args = ap.parse_args()
 
     import faust
 
     app = faust.App(f"floor-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
                     datadir=tempfile.mkdtemp(prefix="faust-floor-"), web_enabled=False,
-                    consumer_auto_offset_reset="earliest", broker_max_poll_records=5000,
-                    stream_buffer_maxsize=20_000, key_serializer="raw", value_serializer="raw",
+                    consumer_auto_offset_reset="earliest", broker_max_poll_records=args.max_poll_records,
+                    stream_buffer_maxsize=args.buffer, key_serializer="raw", value_serializer="raw",
                     topic_disable_leader=True)
     topic = app.topic(args.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
@@ -39,7 +42,7 @@ def main() -> None:
 
     @app.agent(topic, concurrency=1)
     async def floor(stream):  # type: ignore[no-untyped-def]
-        async for batch in stream.take_events(5000, 0.25):
+        async for batch in stream.take_events(args.batch, 0.25):
             if state["n"] == 0:
                 state["t0"] = time.perf_counter()
             state["n"] += len(batch)
