@@ -93,6 +93,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the kernel's pick; free until someone binds it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def _check_port_free(port: int, what: str, env_hint: str) -> None:
     if port_open(port):
         raise StackError(f"port {port} ({what}) is taken by another process: stop it, or choose another "

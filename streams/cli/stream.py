@@ -31,11 +31,9 @@ def _web_port(port: int) -> int:
     """`0` means any free port (Faust itself wants 1..65535): ask the kernel for one."""
     if port:
         return port
-    import socket
+    from streams.stack import free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        free = int(sock.getsockname()[1])
+    free = free_port()
     err.print(f"worker web port: {free}")
     return free
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import ssl
 import subprocess
 from dataclasses import dataclass, field
@@ -23,6 +22,8 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from streams.stack import free_port
 
 
 @dataclass
@@ -114,12 +115,6 @@ class HttpReceiver:
         self.release.set()
         if self.runner is not None:
             await self.runner.cleanup()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RecordingSmtpHandler:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,13 +23,8 @@ from streams.lag import wait_caught_up
 from streams.produce import produce_file
 from streams.records import alert_from_change
 from streams.settings import Settings
+from streams.stack import free_port
 from streams.topics import create_topics
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

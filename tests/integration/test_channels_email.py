@@ -16,7 +16,8 @@ from streams.notifiers.channel import Channel, Delivery
 from streams.notifiers.channels import build_channel, parse_channel_config
 from streams.notifiers.channels.email import message_id
 from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
-from tests.integration.channel_harness import RecordingSmtpHandler, free_port, start_smtp
+from streams.stack import free_port
+from tests.integration.channel_harness import RecordingSmtpHandler, start_smtp
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -31,7 +31,8 @@ from streams.notifiers.errors import (
     RefusedTargetError,
     RetryableDeliveryError,
 )
-from tests.integration.channel_harness import HttpReceiver, free_port, self_signed_cert, server_tls
+from streams.stack import free_port
+from tests.integration.channel_harness import HttpReceiver, self_signed_cert, server_tls
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -27,6 +26,7 @@ from streams.notifiers.keys import GROUP, Keys
 from streams.notifiers.router import Router
 from streams.notifiers.runner import Endpoints, run
 from streams.notifiers.worker import ChannelWorker, ensure_group
+from streams.stack import free_port
 from tests.integration.notifier_harness import (
     SECRET,
     Receiver,
@@ -327,9 +327,7 @@ async def test_one_alert_reaches_a_webhook_and_an_smtp_inbox(redis: Redis, redis
             inbox.append(message_from_bytes(envelope.original_content, policy=policy.default))
             return "250 OK"
 
-    with socket.socket() as probe:  # a free port (aiosmtpd's readiness check cannot use port 0)
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # aiosmtpd's readiness check cannot use port 0
     smtp = Controller(Inbox(), hostname="127.0.0.1", port=port)
     smtp.start()
     try:

@@ -38,8 +38,9 @@ import yaml
 
 from scoring.model import load_model
 from streams.replay import replay
+from streams.stack import free_port
 from streams.telemetry import Config, write
-from tests.integration.stream_harness import Pipeline, free_port
+from tests.integration.stream_harness import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,6 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
+from streams.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
@@ -195,7 +197,7 @@ def test_compose_notifier_has_a_config_that_builds_and_a_sink_that_answers(tmp_p
     assert "sinks" in notifier["depends_on"]
     sink_mounts = dict(v.split(":")[:2] for v in services["sinks"]["volumes"])
     sink = ROOT / next(src for src, dst in sink_mounts.items() if dst == services["sinks"]["entrypoint"][1])
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(sink), str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and "listening" in proc.stdout.readline()
@@ -209,14 +211,6 @@ def test_compose_notifier_has_a_config_that_builds_and_a_sink_that_answers(tmp_p
     finally:
         proc.terminate()
         proc.wait(10)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_docker_compose_config_when_the_plugin_exists() -> None:

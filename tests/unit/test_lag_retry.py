@@ -8,21 +8,15 @@ retriable error that can be produced here without a broker.
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from aiokafka.errors import KafkaConnectionError
 
 from streams.lag import group_lag, try_group_lag
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+from streams.stack import free_port
 
 
 def test_a_retriable_error_is_not_yet_not_a_crash() -> None:
-    bootstrap = f"127.0.0.1:{closed_port()}"
+    bootstrap = f"127.0.0.1:{free_port()}"  # nothing listens there
     try:
         asyncio.run(group_lag(bootstrap, "g", ["t"]))
         raise AssertionError("group_lag reached a broker on a closed port")
