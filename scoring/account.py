@@ -30,6 +30,8 @@ class Account:
     state: ScoreState
     seen: MessageMemory
     extra: Extra | None = None  # trend / explanation / health state (scoring/insight.py)
+    dirty: bool = False  # changed since the scorer's last `take_dirty()` (not part of the dump)
+    due: int | None = None  # the sweep point the scorer's calendar holds it for (not dumped)
 
     def dump(self) -> list[Any]:
         """[clock, since_sweep, band, kind, state, seen] (+ [extra] when the model keeps it)."""

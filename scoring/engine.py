@@ -113,10 +113,12 @@ class Scorer:
         self.last_sweep: int | None = None  # the last sweep point swept
         self.sweeps = 0  # number of sweep points swept
         self.counts = {"accepted": 0, "duplicate": 0, "late": 0}
-        self.dirty: set[str] = set()  # accounts changed since `take_dirty()`
+        self._dirty: list[str] = []  # accounts changed since `take_dirty()` (`Account.dirty` set)
         self._order: list[str] = []
-        self._expiry: list[tuple[int, str]] = []  # window mode: (expires_at, account) heap
-        self._scheduled: dict[str, int] = {}  # the heap entry that is current per account
+        # window mode: sweep point -> accounts due then (an entry is current when it is the
+        # account's `due`), and a heap of those points
+        self._calendar: dict[int, list[str]] = {}
+        self._points: list[int] = []
 
     # -- the account's clock ------------------------------------------------
     def account_clock(self, acct: Account) -> int:
@@ -176,7 +178,7 @@ class Scorer:
         if self.rule.is_late(clock, ev.ts_us):
             if mid is not None:
                 acct.seen.record(mid, clock, self.window_us)
-                self.dirty.add(ev.account)
+                self._touch(ev.account, acct)
             return "late"
         acct.clock = clock if clock > ev.ts_us else ev.ts_us
         acct.since_sweep = self.sweeps
@@ -194,7 +196,7 @@ class Scorer:
             self._watch_expiry(account, acct)
         if ev.message_id is not None:
             acct.seen.record(ev.message_id, acct.clock, self.window_us)
-        self.dirty.add(account)
+        self._touch(account, acct)
         self._evaluate(account, acct, acct.clock, "event", changes, signals)
 
     def _evaluate(self, account: str, acct: Account, clock: int, cause: Cause,
@@ -205,18 +207,20 @@ class Scorer:
         if band != acct.band:
             old = None if acct.band is None else BAND_NAMES[acct.band]
             acct.band = band
-            self.dirty.add(account)
+            self._touch(account, acct)
             changes.append(Change(account, old, BAND_NAMES[band], score, clock, cause,
                                   explain=None if insight is None or extra is None
                                   else insight.explain(extra, clock, score)))
         if insight is not None and extra is not None:
             insight.evaluate(account, band, extra, clock, score, cause, changes, signals)
-            self.dirty.add(account)
+            self._touch(account, acct)
 
     # -- the sweep ------------------------------------------------------------
     def _watch_expiry(self, account: str, acct: Account) -> None:
         """Schedule the account for the first sweep at which a bucket leaves its window (or at
-        which its onboarding stalls: `Insight.due_at`)."""
+        which its onboarding stalls: `Insight.due_at`). Decay mode sweeps every account."""
+        if not isinstance(self.rule, WindowRule):
+            return
         at = self.rule.expires_at(acct.state)  # type: ignore[arg-type]
         if acct.extra is not None and self.insight is not None:
             due = self.insight.due_at(acct.extra)
@@ -224,10 +228,15 @@ class Scorer:
                 at = due
         if at is None:
             return
-        current = self._scheduled.get(account)
-        if current is None or at < current:
-            self._scheduled[account] = at
-            heapq.heappush(self._expiry, (at, account))
+        point = -(-at // self.sweep_us) * self.sweep_us  # the first sweep point at or after it
+        if acct.due is None or point < acct.due:
+            acct.due = point
+            accounts = self._calendar.get(point)
+            if accounts is None:
+                self._calendar[point] = [account]
+                heapq.heappush(self._points, point)
+            else:
+                accounts.append(account)
 
     def _insight_due(self, acct: Account, point: int) -> bool:
         due = None if acct.extra is None or self.insight is None else self.insight.due_at(acct.extra)
@@ -247,12 +256,12 @@ class Scorer:
             if isinstance(self.rule, WindowRule):
                 # Only accounts with a bucket leaving the window can change band;
                 # jump to the first point where one does.
-                heap = self._expiry
-                if not heap or heap[0][0] > last:
+                points = self._points
+                if not points or points[0] > last:
                     point = last
                     self._mark_swept(point)
                     break
-                point = max(point, -(-heap[0][0] // self.sweep_us) * self.sweep_us)
+                point = max(point, points[0])
                 self._sweep_window(point, changes)
             else:
                 self._sweep_all(point, changes)
@@ -270,17 +279,20 @@ class Scorer:
             self._evaluate(account, accounts[account], point, "sweep", changes)
 
     def _sweep_window(self, point: int, changes: list[Change]) -> None:
-        heap, accounts, rule = self._expiry, self.accounts, self.rule
-        due: set[str] = set()
-        while heap and heap[0][0] <= point:
-            at, account = heapq.heappop(heap)
-            if self._scheduled.get(account) == at:  # else a stale entry
-                del self._scheduled[account]
-                due.add(account)
-        for account in sorted(due):
+        points, accounts, rule = self._points, self.accounts, self.rule
+        due: list[str] = []
+        while points and points[0] <= point:
+            p = heapq.heappop(points)
+            for account in self._calendar.pop(p):
+                acct = accounts[account]
+                if acct.due == p:  # else a stale entry
+                    acct.due = None
+                    due.append(account)
+        due.sort()
+        for account in due:
             acct = accounts[account]
             if rule.prune(acct.state, point) or self._insight_due(acct, point):  # type: ignore[arg-type]
-                self.dirty.add(account)
+                self._touch(account, acct)
                 self._evaluate(account, acct, point, "sweep", changes)
             self._watch_expiry(account, acct)
 
@@ -336,9 +348,18 @@ class Scorer:
         return out
 
     # -- persistence ----------------------------------------------------------
+    def _touch(self, account: str, acct: Account) -> None:
+        if not acct.dirty:
+            acct.dirty = True
+            self._dirty.append(account)
+
     def take_dirty(self) -> set[str]:
-        dirty, self.dirty = self.dirty, set()
-        return dirty
+        """The accounts changed since the last call (the stream persists them)."""
+        dirty, self._dirty = self._dirty, []
+        accounts = self.accounts
+        for account in dirty:
+            accounts[account].dirty = False
+        return set(dirty)
 
     def dump_meta(self) -> dict[str, Any]:
         return {"clock": self.clock, "next_sweep": self.next_sweep, "last_sweep": self.last_sweep,
@@ -356,8 +377,8 @@ class Scorer:
         new_extra = None if self.insight is None else self.insight.new
         self.accounts = {a: Account.load(d, new_extra) for a, d in accounts.items()}
         self._order = []
-        self._expiry = []
-        self._scheduled = {}
+        self._calendar = {}
+        self._points = []
         for account, acct in self.accounts.items():
             self._watch_expiry(account, acct)
-        self.dirty = set()
+        self._dirty = []

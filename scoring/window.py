@@ -4,15 +4,15 @@
 the weights of accepted events whose bucket is > bucket(C) - W. An event whose
 bucket is <= bucket(C) - W when it arrives is late.
 
-State per account: bucket -> summed weight (at most W live buckets), the
-bucket ids in order, and their running total: O(1) amortized work per event
+State per account: the live bucket ids in order (at most W), their summed
+weights in the same order, and their running total: O(1) amortized work per event
 whatever the account's history. Expired buckets are pruned when the state is
 touched; `value_at` never needs them pruned.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from scoring.model import ScoreConfig
@@ -20,19 +20,20 @@ from scoring.model import ScoreConfig
 
 @dataclass(slots=True)
 class WindowState:
-    buckets: dict[int, float] = field(default_factory=dict)
-    keys: list[int] = field(default_factory=list)  # the buckets' ids, ascending
+    keys: list[int] = field(default_factory=list)  # the live buckets' ids, ascending
+    sums: list[float] = field(default_factory=list)  # their summed weights, same order
     total: float = 0.0
 
     def dump(self) -> list[object]:
-        return [[[b, self.buckets[b]] for b in self.keys], self.total]
+        return [[[b, v] for b, v in zip(self.keys, self.sums, strict=True)], self.total]
 
     @classmethod
     def load(cls, data: list[object]) -> WindowState:
         pairs, total = data
         assert isinstance(pairs, list) and isinstance(total, int | float)
         buckets = {int(b): float(v) for b, v in pairs}
-        return cls(buckets, sorted(buckets), float(total))
+        keys = sorted(buckets)
+        return cls(keys, [buckets[b] for b in keys], float(total))
 
 
 class WindowRule:
@@ -54,16 +55,19 @@ class WindowRule:
     def add(self, st: WindowState, ts_us: int, weight: float) -> None:
         """Add an accepted (not late) event."""
         b = ts_us // self.bucket_us
-        buckets = st.buckets
-        if b in buckets:
-            buckets[b] += weight
+        keys = st.keys
+        if keys and b == keys[-1]:  # the common case: the account's newest bucket
+            st.sums[-1] += weight
+        elif not keys or b > keys[-1]:
+            keys.append(b)
+            st.sums.append(weight)
         else:
-            buckets[b] = weight
-            keys = st.keys
-            if not keys or b > keys[-1]:
-                keys.append(b)
+            i = bisect_left(keys, b)
+            if keys[i] == b:
+                st.sums[i] += weight
             else:
-                insort(keys, b)
+                keys.insert(i, b)
+                st.sums.insert(i, weight)
         st.total += weight
 
     def accept(self, st: WindowState, ts_us: int, weight: float, clock_us: int) -> bool:
@@ -86,11 +90,10 @@ class WindowRule:
         if not keys or keys[0] > cut:
             return False
         i = bisect_right(keys, cut)
-        buckets = st.buckets
-        for b in keys[:i]:
-            del buckets[b]
         del keys[:i]
-        st.total = sum(buckets.values())
+        sums = st.sums
+        del sums[:i]
+        st.total = sum(sums)
         return True
 
     def value_at(self, st: WindowState, clock_us: int) -> float:
@@ -98,5 +101,4 @@ class WindowRule:
         cut = clock_us // self.bucket_us - self.w
         if not keys or keys[0] > cut:
             return st.total
-        buckets = st.buckets
-        return sum(buckets[b] for b in keys[bisect_right(keys, cut):])
+        return sum(st.sums[bisect_right(keys, cut):])
