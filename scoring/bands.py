@@ -8,13 +8,30 @@ s > 100 thriving.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from scoring.model import BandsConfig
 
 BAND_NAMES: tuple[str, ...] = ("at_risk", "red", "yellow", "green", "thriving")
 AT_RISK, RED, YELLOW, GREEN, THRIVING = range(5)
 
 
-def base_band(s: float, b: BandsConfig) -> int:
+@dataclass(frozen=True, slots=True)
+class Edges:
+    """A model's band edges as plain floats (what `base_band` reads on every evaluation; a
+    pydantic model's attribute access is several times slower)."""
+
+    at_risk_below: float
+    red_max: float
+    yellow_max: float
+    green_max: float
+
+    @classmethod
+    def of(cls, b: BandsConfig) -> Edges:
+        return cls(b.at_risk_below, b.red_max, b.yellow_max, b.green_max)
+
+
+def base_band(s: float, b: Edges) -> int:
     """The band of score `s` without hysteresis."""
     if s < b.at_risk_below:
         return AT_RISK
@@ -27,7 +44,7 @@ def base_band(s: float, b: BandsConfig) -> int:
     return THRIVING
 
 
-def next_band(current: int | None, s: float, b: BandsConfig, h: float) -> int:
+def next_band(current: int | None, s: float, b: Edges, h: float) -> int:
     """The band after evaluating score `s` with current band `current`.
 
     First evaluation (`current` None): `base(s)`. Otherwise, with

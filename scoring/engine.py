@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from scoring.account import Account
-from scoring.bands import BAND_NAMES, next_band
+from scoring.bands import BAND_NAMES, Edges, next_band
 from scoring.change import Cause, Change
 from scoring.decay import DecayRule
 from scoring.dedup import MessageMemory
@@ -102,7 +102,7 @@ class Scorer:
         self.rule: WindowRule | DecayRule = (
             WindowRule(model.score) if model.score.mode == "window" else DecayRule(model.score))
         self.weights = model.weights
-        self.bands = model.bands
+        self.bands = Edges.of(model.bands)
         self.hysteresis = model.score.hysteresis
         self.window_us = model.score.window_us
         self.sweep_us = sweep_seconds * US_PER_SECOND

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from scoring.bands import BAND_NAMES, next_band
+from scoring.bands import BAND_NAMES, Edges, next_band
 from scoring.change import Cause, Change
 from scoring.events import ScoredEvent
 from scoring.explain import NameCounts, top_events
@@ -72,7 +72,7 @@ class Insight:
         self.cfg = cfg
         self.health = model.health
         self.weights = model.weights
-        self.bands = model.bands
+        self.bands = Edges.of(model.bands)
         self.hysteresis = model.score.hysteresis
         self.bucket_us = model.score.bucket_us
         self.w = model.score.window_buckets

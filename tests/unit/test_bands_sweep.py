@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from scoring.bands import AT_RISK, GREEN, RED, THRIVING, YELLOW, base_band, next_band
+from scoring.bands import AT_RISK, GREEN, RED, THRIVING, YELLOW, Edges, base_band, next_band
 from scoring.engine import Scorer
 from scoring.errors import ModelError
 from scoring.events import ScoredEvent
 from scoring.model import BandsConfig, load_model, parse_model
 
-B = BandsConfig()
+B = Edges.of(BandsConfig())
 DAY = 86_400_000_000
 T0 = 20_000 * DAY  # 2024-10-04T00:00:00Z, a midnight
 
