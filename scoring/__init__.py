@@ -21,8 +21,8 @@ import hashlib
 import os
 from pathlib import Path
 
-NATIVE_MODULES = ("account", "bands", "change", "decay", "dedup", "engine", "events", "timefmt",
-                  "window")
+NATIVE_MODULES = ("account", "bands", "change", "decay", "dedup", "engine", "events", "feed",
+                  "timefmt", "window")
 COMPILED_DIR = Path(__file__).resolve().parent / "_compiled"
 _STAMP = COMPILED_DIR / "SOURCES.sha256"
 

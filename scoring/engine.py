@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from scoring.account import Account
@@ -55,10 +54,21 @@ __all__ = ["Cause", "Change", "Outcome", "Resolver", "Scorer", "Status"]
 Status = Literal["accepted", "duplicate", "late"]
 
 
-@dataclass(slots=True)
 class Outcome:
-    status: Status
-    changes: list[Change] = field(default_factory=list)
+    """What `Scorer.handle` did with one event: its status and the changes it caused, in order."""
+
+    __slots__ = ("changes", "status")
+
+    def __init__(self, status: Status, changes: list[Change] | None = None) -> None:
+        self.status = status
+        self.changes: list[Change] = [] if changes is None else changes
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Outcome) and self.status == other.status
+                and self.changes == other.changes)
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.status!r}, {self.changes!r})"
 
 
 class Resolver:
@@ -150,6 +160,10 @@ class Scorer:
 
     def handle(self, ev: ScoredEvent) -> Outcome:
         changes: list[Change] = []
+        return Outcome(self.handle_into(ev, changes), changes)
+
+    def handle_into(self, ev: ScoredEvent, changes: list[Change]) -> Status:
+        """`handle`, appending the changes to `changes` (no Outcome built: the replay's hot path)."""
         self.advance_stream(ev.ts_us, changes)
         acct = self.accounts.get(ev.account)
         if acct is None:
@@ -157,7 +171,7 @@ class Scorer:
         else:
             status = self._apply(ev, acct, changes)
         self.counts[status] += 1
-        return Outcome(status, changes)
+        return status
 
     def _first_event(self, ev: ScoredEvent, changes: list[Change]) -> Status:
         acct = Account(ev.ts_us, self.sweeps, None, self.rule.new(), MessageMemory(),

@@ -31,14 +31,12 @@ from typing import IO, Any
 
 import orjson
 
-from scoring.engine import Change, Resolver, Scorer
-from scoring.events import Event, Rejected, ScoredEvent, parse_message
+from scoring.engine import Change, Scorer
+from scoring.feed import Feed, Observer
 from scoring.model import Model
 from scoring.timefmt import US_PER_SECOND, format_us
 
 _OPTS = orjson.OPT_APPEND_NEWLINE
-# Sees every valid event after it is handled: (scored event, its status) or (identify/group, None).
-Observer = Callable[[Event | ScoredEvent, str | None], None]
 
 
 @dataclass
@@ -105,10 +103,9 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
             on_progress: Callable[[int], None] | None, started: float,
             observe: Observer | None = None) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
-    resolver, scorer = Resolver(), Scorer(model, sweep_seconds)
+    feed = Feed(model, sweep_seconds, observe)
+    scorer = feed.scorer
     extras = None if scorer.insight is None else _Extras(out_dir)
-    invalid: dict[str, int] = {}
-    first_ts: int | None = None
     n_changes = lines = 0
     raw_file = path.open("rb")
     src: IO[bytes] = raw_file
@@ -127,31 +124,20 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
                 else:
                     assert extras is not None
                     extras.write(change)
+            changes.clear()
             return n
 
+        changes: list[Change] = []
+        feed_one = feed.feed
         for line in src:
             lines += 1
             if on_progress is not None and lines % 8192 == 0:
                 on_progress(raw_file.tell())
             line = line.strip()
-            if not line:
-                continue
-            for item in parse_message(line):
-                routed = item if isinstance(item, Rejected) else resolver.route(item)
-                if routed is None:  # identify / group
-                    if observe is not None and not isinstance(item, Rejected):
-                        observe(item, None)
-                    continue
-                if isinstance(routed, Rejected):
-                    invalid[routed.reason] = invalid.get(routed.reason, 0) + 1
-                    continue
-                if first_ts is None:
-                    first_ts = routed.ts_us
-                outcome = scorer.handle(routed)
-                if outcome.changes:
-                    n_changes += dispatch(outcome.changes)
-                if observe is not None:
-                    observe(routed, outcome.status)
+            if line:
+                feed_one(line, changes)
+                if changes:
+                    n_changes += dispatch(changes)
         n_changes += dispatch(scorer.finish())
         if on_progress is not None:
             on_progress(raw_file.tell())
@@ -161,6 +147,7 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
         for account, score, band in scorer.scores():
             scores_out.write(orjson.dumps(
                 {"account": account, "score": score + 0.0, "band": band}, option=_OPTS))
+    first_ts, invalid = feed.first_ts, feed.invalid
     span = 0 if first_ts is None or scorer.clock is None else scorer.clock - first_ts
     summary = {**scorer.counts, "invalid": sum(invalid.values()),
                "accounts": len(scorer.accounts), "changes": n_changes,
@@ -168,4 +155,4 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
     (out_dir / "summary.json").write_bytes(
         orjson.dumps(summary, option=orjson.OPT_INDENT_2 | _OPTS))
     return ReplayResult(summary, time.perf_counter() - started, lines, dict(sorted(invalid.items())),
-                        dict(resolver.account_traits), scorer)
+                        dict(feed.resolver.account_traits), scorer)
