@@ -4,9 +4,10 @@
 # Both set up what they need first (idempotent).
 
 BIN := .venv/bin
-TEST_CMD := $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
+# PULSE_SCORING=native: the suite runs on the compiled scoring modules and fails if they are stale
+TEST_CMD := PULSE_SCORING=native $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
-.PHONY: setup demo test lint stack-up stack-down bench clean-stack
+.PHONY: setup native demo test test-pure lint stack-up stack-down bench clean-stack
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -17,6 +18,13 @@ demo: setup
 test: setup
 	@$(BIN)/pulse stack up --no-topics >/dev/null
 	$(TEST_CMD)
+
+native: setup
+	$(BIN)/python scripts/build_native.py
+
+# the pure-Python scoring modules (what runs where nothing was compiled), unit tests only
+test-pure: setup
+	PULSE_SCORING=pure $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
 lint: setup
 	$(BIN)/ruff check scoring streams tests

@@ -93,7 +93,7 @@ class WindowRule:
         del keys[:i]
         sums = st.sums
         del sums[:i]
-        st.total = sum(sums)
+        st.total = sum(sums, 0.0)
         return True
 
     def value_at(self, st: WindowState, clock_us: int) -> float:
@@ -101,4 +101,4 @@ class WindowRule:
         cut = clock_us // self.bucket_us - self.w
         if not keys or keys[0] > cut:
             return st.total
-        return sum(st.sums[bisect_right(keys, cut):])
+        return sum(st.sums[bisect_right(keys, cut):], 0.0)

@@ -2,7 +2,8 @@
 # Install what a fresh Debian machine lacks for Pulse, then the Python env. Idempotent.
 #   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server,
 #           prometheus (promtool); kustomize and composecheck built with Go into .pulse/tools/bin
-#   python: .venv with the package and its dev extra, pinned by constraints.txt
+#   python: .venv with the package and its dev extra, pinned by constraints.txt; scoring's hot
+#           modules compiled with mypyc into scoring/_compiled/ (scripts/build_native.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)  # mypyc builds scoring's hot modules (below)
 if ((${#need[@]})); then
   echo "bootstrap: installing ${need[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -58,3 +60,5 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stam
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
 fi
+# The compiled scoring modules: rebuilt only when a hot module's source changed (~20 s).
+.venv/bin/python scripts/build_native.py

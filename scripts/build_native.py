@@ -26,6 +26,17 @@ os.environ["PULSE_SCORING"] = "pure"  # importing `scoring` must not load the bu
 import scoring  # noqa: E402
 
 
+def _can_compile() -> str | None:
+    """Why this machine cannot compile, or None."""
+    import sysconfig
+
+    if shutil.which(os.environ.get("CC", "gcc")) is None:
+        return "no C compiler (gcc): `apt-get install gcc`"
+    if not Path(sysconfig.get_paths()["include"], "Python.h").is_file():
+        return f"no Python headers (Python.h) for {sys.executable}: `apt-get install python3-dev`"
+    return None
+
+
 def build() -> None:
     from mypyc.build import mypycify
     from setuptools import setup
@@ -33,8 +44,12 @@ def build() -> None:
     digest = scoring.sources_digest()
     sources = [f"scoring/{m}.py" for m in scoring.NATIVE_MODULES]
     with tempfile.TemporaryDirectory(prefix="pulse-mypyc-") as tmp:
+        # a copy of the package, built from its parent (mypyc names modules from relative paths;
+        # setuptools must not read the project's pyproject.toml)
+        shutil.copytree(ROOT / "scoring", f"{tmp}/src/scoring", ignore=shutil.ignore_patterns(
+            "_compiled", "__pycache__"))
         cwd = os.getcwd()
-        os.chdir(ROOT)  # mypyc names modules from paths relative to here
+        os.chdir(f"{tmp}/src")
         try:
             ext = mypycify(sources, opt_level="3", group_name="scoring._runtime",
                            target_dir=f"{tmp}/c")
@@ -62,6 +77,9 @@ def main() -> None:
         sys.exit(0 if fresh else 1)
     if fresh and not a.force:
         return
+    why = _can_compile()
+    if why is not None:
+        sys.exit(f"build_native: cannot compile scoring's hot modules: {why}")
     started = time.perf_counter()
     print("build_native: compiling scoring's hot modules with mypyc ...", file=sys.stderr)
     build()

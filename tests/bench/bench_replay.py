@@ -5,12 +5,17 @@
 Prints JSON: for the window and the decay model, scored events/s and the child's peak RSS; then
 the same window replay on (events/5, same accounts) and (events, 5x accounts) to show that memory
 follows accounts, not events. Files are generated once (deterministic) and cached in /tmp.
+
+Each replay runs on the compiled scoring modules (`make native`; the bench refuses to run without
+a fresh build) and, as the baseline of the same run, the window replay of the main file also on
+the pure-Python modules (`"scoring": "pure"`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+import scoring
 from streams.telemetry import Config, write
 
 MODELS = {
@@ -44,7 +50,7 @@ def data_file(events: int, accounts: int) -> Path:
     return path
 
 
-def replay_once(events: Path, model: str, work: Path) -> dict[str, object]:
+def replay_once(events: Path, model: str, work: Path, impl: str = "native") -> dict[str, object]:
     model_path = work / "model.toml"
     model_path.write_text(MODELS[model] + WEIGHTS)
     out = work / f"out-{model}"
@@ -52,12 +58,13 @@ def replay_once(events: Path, model: str, work: Path) -> dict[str, object]:
            "--out", str(out), "--no-progress"]
     t = time.perf_counter()
     # a wrapper process reports its own child's usage: peak RSS and CPU of this replay alone
-    r = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True,
+                       env={**os.environ, "PULSE_SCORING": impl})
     wall = time.perf_counter() - t
     maxrss_kb, cpu_s = r.stdout.split()
     summary = orjson.loads((out / "summary.json").read_bytes())
     scored = summary["accepted"] + summary["duplicate"] + summary["late"]
-    return {"model": model, "file": events.name, "scored_events": scored, "invalid": summary["invalid"],
+    return {"model": model, "scoring": impl, "file": events.name, "scored_events": scored, "invalid": summary["invalid"],
             "accounts": summary["accounts"], "wall_s": round(wall, 2),
             "cpu_s": round(float(cpu_s), 2), "scored_events_per_s": round(scored / wall),
             "peak_rss_mb": round(int(maxrss_kb) / 1024, 1)}
@@ -70,12 +77,15 @@ def main() -> None:
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="pulse-replay-bench-"))
     results = []
-    for events, accounts, models in ((a.events // 5, a.accounts, ["window"]),
-                                     (a.events, a.accounts, ["window", "decay"]),
-                                     (a.events, a.accounts * 5, ["window"])):
+    if not scoring.compiled_is_fresh():
+        sys.exit("bench_replay: no fresh compiled build of scoring (run `make native`)")
+    for events, accounts, runs in ((a.events // 5, a.accounts, [("window", "native")]),
+                                   (a.events, a.accounts, [("window", "native"), ("decay", "native"),
+                                                           ("window", "pure")]),
+                                   (a.events, a.accounts * 5, [("window", "native")])):
         path = data_file(events, accounts)
-        for m in models:
-            results.append(replay_once(path, m, work))
+        for model, impl in runs:
+            results.append(replay_once(path, model, work, impl))
             print(json.dumps(results[-1]), file=sys.stderr)
     print(json.dumps({"bench": "replay", "machine_cores": 2, "runs": results}, indent=2))
 
