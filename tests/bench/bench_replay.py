@@ -3,8 +3,9 @@
     python -m tests.bench.bench_replay [--events 1000000 --accounts 10000]
 
 Prints JSON: for the window and the decay model, scored events/s and the child's peak RSS; then
-the same window replay on (events/5, same accounts) and (events, 5x accounts) to show that memory
-follows accounts, not events. Files are generated once (deterministic) and cached in /tmp.
+the same window replay on (2x events over 2x the days: the same rate, twice the history) and
+(events, 5x accounts) to show that memory follows accounts, not the length of the history (per
+account the state is the bucket sums and the messageIds of at most the last two windows). Files are generated once (deterministic) and cached in /tmp.
 
 Each replay runs on the compiled scoring modules (`make native`; the bench refuses to run without
 a fresh build) and, as the baseline of the same run, the window replay of the main file also on
@@ -43,10 +44,11 @@ _WRAPPER = (
 )
 
 
-def data_file(events: int, accounts: int) -> Path:
-    path = Path(tempfile.gettempdir()) / f"pulse-bench-{events}-{accounts}.jsonl"
+def data_file(events: int, accounts: int, days: int = 90) -> Path:
+    name = f"pulse-bench-{events}-{accounts}" + ("" if days == 90 else f"-{days}d") + ".jsonl"
+    path = Path(tempfile.gettempdir()) / name
     if not path.exists():
-        write(Config(events=events, accounts=accounts, seed=1), path, progress=True)
+        write(Config(events=events, accounts=accounts, days=days, seed=1), path, progress=True)
     return path
 
 
@@ -79,11 +81,11 @@ def main() -> None:
     results = []
     if not scoring.compiled_is_fresh():
         sys.exit("bench_replay: no fresh compiled build of scoring (run `make native`)")
-    for events, accounts, runs in ((a.events // 5, a.accounts, [("window", "native")]),
-                                   (a.events, a.accounts, [("window", "native"), ("decay", "native"),
-                                                           ("window", "pure")]),
-                                   (a.events, a.accounts * 5, [("window", "native")])):
-        path = data_file(events, accounts)
+    for events, accounts, days, runs in (
+            (a.events, a.accounts, 90, [("window", "native"), ("decay", "native"), ("window", "pure")]),
+            (a.events * 2, a.accounts, 180, [("window", "native")]),  # same rate, twice the history
+            (a.events, a.accounts * 5, 90, [("window", "native")])):
+        path = data_file(events, accounts, days)
         for model, impl in runs:
             results.append(replay_once(path, model, work, impl))
             print(json.dumps(results[-1]), file=sys.stderr)
