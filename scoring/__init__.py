@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sysconfig
 from pathlib import Path
 
 NATIVE_MODULES = ("account", "bands", "change", "decay", "dedup", "engine", "events", "feed",
@@ -28,8 +29,9 @@ _STAMP = COMPILED_DIR / "SOURCES.sha256"
 
 
 def sources_digest() -> str:
-    """The digest of the hot modules' sources (what a compiled build must match)."""
-    h = hashlib.sha256()
+    """The digest of the hot modules' sources and of the interpreter's extension ABI (what a
+    compiled build must match)."""
+    h = hashlib.sha256(str(sysconfig.get_config_var("EXT_SUFFIX")).encode())  # this interpreter's ABI
     here = COMPILED_DIR.parent
     for name in NATIVE_MODULES:
         h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes() + b"\0")
