@@ -3,7 +3,8 @@
 Reads the compacted changelog topic of the worker's account-state table up to its current end
 (latest value per key), rebuilds each partition's `PartitionState` with the pure core, and
 writes what replay's end-of-input advance would leave, as of each partition's clock, in
-replay's `scores.jsonl` format. No running worker is needed.
+replay's `scores.jsonl` format; with `health_out` (a model with `[health]`), also each account's
+health after that advance in replay's `health_scores.jsonl` format. No running worker is needed.
 """
 
 from __future__ import annotations
@@ -58,15 +59,25 @@ async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, by
     return latest
 
 
-async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path) -> int:
+async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path,
+                        health_out: Path | None = None) -> int:
     latest = await read_changelog(s.bootstrap, changelog_topic(s))
     rows: list[tuple[str, float, str]] = []
+    health: list[tuple[str, float | None, str | None, dict[str, float | None]]] = []
     for p, items in sorted(latest.items()):
-        st = PartitionState.restore(p, model, sweep_seconds, items.items())
-        rows.extend(st.scorer.final_view())
+        scorer = PartitionState.restore(p, model, sweep_seconds, items.items()).scorer
+        scorer.finish()  # replay's end-of-input advance, on this copy of the state
+        rows.extend(scorer.scores())
+        health.extend(scorer.health_scores())
     rows.sort()
     with out.open("wb") as f:
         for account, score, band in rows:
             f.write(orjson.dumps({"account": account, "score": score + 0.0, "band": band},
                                  option=orjson.OPT_APPEND_NEWLINE))
+    if health_out is not None:
+        health.sort(key=lambda r: r[0])
+        with health_out.open("wb") as f:
+            for account, h, hband, comps in health:
+                f.write(orjson.dumps({"account": account, "health": h, "band": hband,
+                                      "components": comps}, option=orjson.OPT_APPEND_NEWLINE))
     return len(rows)

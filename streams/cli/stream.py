@@ -125,12 +125,19 @@ def scores_export(
     out: Path = typer.Argument(..., help="Output file (replay's scores.jsonl format)."),
     model: Path | None = typer.Option(None, "--model", "-m", help="The worker's scoring model."),
     sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1),
+    health: Path | None = typer.Option(
+        None, "--health", help="Also write each account's health score here (replay's "
+        "health_scores.jsonl format; a model with [health])."),
 ) -> None:
     """Every account's score and band as of its partition's clock (no running worker needed)."""
     from streams.export import export_scores
 
-    n = asyncio.run(export_scores(get_settings(), _model(model), sweep_seconds, out))
-    err.print(f"wrote {n:,} accounts to {out}")
+    m = _model(model)
+    if health is not None and m.health is None:
+        err.print(f"[red]--health: the model has no \\[health] table[/red] ({model or 'default model'})")
+        raise typer.Exit(2)
+    n = asyncio.run(export_scores(get_settings(), m, sweep_seconds, out, health))
+    err.print(f"wrote {n:,} accounts to {out}" + (f" and their health to {health}" if health else ""))
 
 
 @bench_app.command("stream")

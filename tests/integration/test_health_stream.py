@@ -8,6 +8,7 @@ worker equals what `pulse replay`'s core computes, field for field.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import orjson
 import pytest
 
 from scoring.model import parse_model
+from streams.export import export_scores
+from streams.replay import replay
 from streams.telemetry import Config, write
 from tests.integration.stream_harness import core_run, expected_alerts
 
@@ -119,6 +122,13 @@ def test_one_partition_health_alerts_equal_replay(pipeline, tmp_path: Path) -> N
     for g, w in zip(strip, want, strict=True):
         assert g == w, {k: (g.get(k), w.get(k)) for k in g.keys() | w.keys() if g.get(k) != w.get(k)}
     assert len({a["alert_id"] for a in got}) == len(got)
+    # `pulse scores export --health` from the worker's changelog == replay's end-of-file files
+    replay(events, model, tmp_path / "replay")
+    scores, health = tmp_path / "export.jsonl", tmp_path / "export-health.jsonl"
+    asyncio.run(export_scores(p.settings, model, 86400, scores, health))
+    assert scores.read_bytes() == (tmp_path / "replay" / "scores.jsonl").read_bytes()
+    assert health.read_bytes() == (tmp_path / "replay" / "health_scores.jsonl").read_bytes()
+    assert health.read_bytes().count(b"\n") == 50 and b'"nps":90.0' in health.read_bytes()
 
 
 def test_four_partitions_health_alerts_equal_replay(pipeline, tmp_path: Path) -> None:

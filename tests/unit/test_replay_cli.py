@@ -64,3 +64,13 @@ def test_a_bad_model_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "bad.toml" in r.stderr and "score.half_life" in r.stderr and "unknown key" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_scores_export_health_needs_a_health_model(tmp_path: Path) -> None:
+    model = tmp_path / "m.toml"
+    model.write_text("[score]\nmode = 'window'\n[weights]\n'Login' = 1\n")
+    r = subprocess.run([sys.executable, "-m", "streams.cli", "scores", "export", str(tmp_path / "s.jsonl"),
+                        "--model", str(model), "--health", str(tmp_path / "h.jsonl")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "the model has no [health] table" in r.stderr
+    assert not (tmp_path / "s.jsonl").exists()
