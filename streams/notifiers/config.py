@@ -70,7 +70,8 @@ class RouteConfig(BaseModel):
     """`[[routes]]`: match on the alert; every listed condition must hold (an absent one matches all).
 
     Routes are tried in order; the first match delivers to its channels and stops, unless it says
-    `continue = true` (as in Alertmanager). `traits`: each named trait must equal one of the values.
+    `continue = true` (as in Alertmanager). `traits`: each named trait must equal one of the values;
+    `alert_route`: the alert's `route` field (its default route from the seeds) is one of these.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
@@ -83,6 +84,9 @@ class RouteConfig(BaseModel):
         default=None, alias="from")
     direction: Annotated[tuple[Direction, ...], Field(strict=False, min_length=1)] | None = None
     reason: Many | None = None
+    # the alert's own `route` field: the seeds' default route of its reason/band (csm_call,
+    # csm_immediate, csm_review, billing, referral_ask, guidance, expansion, monitor)
+    alert_route: Many | None = None
     traits: dict[str, Annotated[tuple[TraitValue, ...], Field(strict=False, min_length=1)]] | None = None
     cooldown_seconds: float | None = Field(default=None, ge=0)  # None: [notifier] default
     continue_: bool = Field(default=False, alias="continue")

@@ -58,6 +58,8 @@ def matches(route: RouteConfig, alert: Mapping[str, Any]) -> bool:
         return False
     if route.reason is not None and alert.get("reason") not in route.reason:
         return False
+    if route.alert_route is not None and alert.get("route") not in route.alert_route:
+        return False
     if route.traits:
         traits = alert.get("traits") or {}
         for name, allowed in route.traits.items():

@@ -98,6 +98,24 @@ channels = ["c"]
     assert [t.route for t in other] == ["never"]
 
 
+def test_routes_match_the_alerts_own_route_field() -> None:
+    cfg = parse_config(HOOK.format(n="a") + HOOK.format(n="b") + """
+[[routes]]
+name = "calls"
+alert_route = ["csm_call", "csm_immediate"]
+channels = ["a"]
+[[routes]]
+name = "rest"
+channels = ["b"]
+""")
+    routes = cfg.effective_routes()
+    call = alert("red", "red", reason="nps_detractor", route="csm_call")
+    assert [t.route for t in route_alert(call, routes, 9)] == ["calls"]
+    review = alert("yellow", "red", route="csm_review")
+    assert [t.route for t in route_alert(review, routes, 9)] == ["rest"]
+    assert [t.route for t in route_alert(alert("yellow", "red"), routes, 9)] == ["rest"]  # no field
+
+
 @given(rec_band=bands, band=bands, now=st.floats(0, 1e9), cooldown=st.floats(0.001, 1e6),
        age=st.floats(0, 2e6), same=st.booleans())
 def test_cooldown_rule(rec_band: str, band: str, now: float, cooldown: float, age: float, same: bool) -> None:
