@@ -33,10 +33,12 @@ class Account:
     dirty: bool = False  # changed since the scorer's last `take_dirty()` (not part of the dump)
     due: int | None = None  # the sweep point the scorer's calendar holds it for (not dumped)
 
-    def dump(self) -> list[Any]:
-        """[clock, since_sweep, band, kind, state, seen] (+ [extra] when the model keeps it)."""
+    def dump(self, forget_before: int | None = None) -> list[Any]:
+        """[clock, since_sweep, band, kind, state, seen] (+ [extra] when the model keeps it);
+        messageIds recorded before `forget_before` are left out (`MessageMemory.dump`)."""
         kind = "w" if isinstance(self.state, WindowState) else "d"
-        out = [self.clock, self.since_sweep, self.band, kind, self.state.dump(), self.seen.dump()]
+        out = [self.clock, self.since_sweep, self.band, kind, self.state.dump(),
+               self.seen.dump(forget_before)]
         if self.extra is not None:
             out.append(self.extra.dump())
         return out

@@ -50,9 +50,12 @@ class MessageMemory:
             self.start = clock_us
         cur[mid] = clock_us
 
-    def dump(self) -> list[list[object]]:
-        """The pairs, oldest first (a messageId may appear twice: its newest pair is last)."""
-        return [[mid, rec] for gen in (self.prev, self.cur) for mid, rec in gen.items()]
+    def dump(self, forget_before: int | None = None) -> list[list[object]]:
+        """The pairs, oldest first (a messageId may appear twice: its newest pair is last),
+        without those recorded before `forget_before` (the account clock minus the window: stale
+        for good, since the clock only moves forward)."""
+        cut = forget_before if forget_before is not None else -(1 << 62)
+        return [[mid, rec] for gen in (self.prev, self.cur) for mid, rec in gen.items() if rec >= cut]
 
     @classmethod
     def load(cls, data: list[list[object]]) -> MessageMemory:

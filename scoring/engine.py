@@ -380,7 +380,9 @@ class Scorer:
                 "sweeps": self.sweeps, "counts": dict(self.counts)}
 
     def dump_account(self, account: str) -> list[Any]:
-        return self.accounts[account].dump()
+        """The account's state to persist (stale messageIds left out)."""
+        acct = self.accounts[account]
+        return acct.dump(self.account_clock(acct) - self.window_us)
 
     def load(self, meta: dict[str, Any] | None, accounts: dict[str, list[Any]]) -> None:
         """Restore from `dump_meta()` and `dump_account()` output."""

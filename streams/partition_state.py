@@ -117,7 +117,8 @@ class PartitionState:
         for account in sorted(dirty):
             acct = accounts.get(account)
             writes.append((account.encode(), orjson.dumps([
-                self.partition, self.offsets.get(account, -1), acct.dump() if acct else None,
+                self.partition, self.offsets.get(account, -1),
+                self.scorer.dump_account(account) if acct else None,
                 self.traits.get(account)])))
         writes.append((meta_key(self.partition), orjson.dumps(
             {"p": self.partition, "offset": self.last_offset, "scorer": self.scorer.dump_meta()})))

@@ -111,3 +111,6 @@ def test_dedup_memory_is_bounded_and_exact(evs) -> None:
     acct = scorer.accounts.get("a")
     if acct is not None:
         assert len(acct.seen) <= 6  # two generations of at most the 3 distinct ids
+        assert clock is not None
+        live = sorted(m for m, rec in pairs.items() if clock - rec <= window)
+        assert sorted(m for m, _ in scorer.dump_account("a")[5]) == live  # persisted: live ids only
