@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+import scoring
 from scoring.errors import ConfigError, ModelError
 from scoring.model import load_model
 from streams.cli import app
@@ -61,6 +62,8 @@ def replay(
     table.add_row("event time covered", f"{s['seconds'] / 86400:,.1f} days")
     table.add_row("wall time", f"{result.wall_seconds:.2f} s "
                   f"({scored / max(result.wall_seconds, 1e-9):,.0f} scored events/s)")
+    table.add_row("scoring", "compiled (mypyc)" if scoring.IMPLEMENTATION == "native" else
+                  "pure Python (`make native` compiles it)")
     if result.invalid_reasons:
         table.add_row("invalid by reason", ", ".join(
             f"{k}={v}" for k, v in result.invalid_reasons.items()))

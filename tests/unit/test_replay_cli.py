@@ -9,6 +9,8 @@ from pathlib import Path
 
 import orjson
 
+import scoring
+
 LINES = [
     {"type": "group", "userId": "u1", "groupId": "acct-1", "timestamp": "2026-11-01T09:00:00Z"},
     {"type": "track", "event": "Teammate Invited", "userId": "u1", "messageId": "m1",
@@ -45,6 +47,8 @@ def test_replay_outputs_are_byte_identical_and_gzip_reads_the_same(tmp_path: Pat
     for i, src in enumerate((plain, plain, gz)):
         r = run(src, tmp_path / f"out{i}")
         assert r.returncode == 0, r.stderr
+        # the summary says which scoring modules ran (the same choice `import scoring` made here)
+        assert ("compiled (mypyc)" if scoring.IMPLEMENTATION == "native" else "pure Python") in r.stderr
     first = read(tmp_path / "out0")
     assert read(tmp_path / "out1") == first
     assert read(tmp_path / "out2") == first
