@@ -54,8 +54,8 @@ class MessageMemory:
         """The pairs, oldest first (a messageId may appear twice: its newest pair is last),
         without those recorded before `forget_before` (the account clock minus the window: stale
         for good, since the clock only moves forward)."""
-        cut = forget_before if forget_before is not None else -(1 << 62)
-        return [[mid, rec] for gen in (self.prev, self.cur) for mid, rec in gen.items() if rec >= cut]
+        return [[mid, rec] for gen in (self.prev, self.cur) for mid, rec in gen.items()
+                if forget_before is None or rec >= forget_before]
 
     @classmethod
     def load(cls, data: list[list[object]]) -> MessageMemory:

@@ -294,17 +294,16 @@ class Scorer:
 
     def _sweep_window(self, point: int, changes: list[Change]) -> None:
         points, accounts, rule = self._points, self.accounts, self.rule
-        due: list[str] = []
+        due: list[tuple[str, Account]] = []
         while points and points[0] <= point:
             p = heapq.heappop(points)
             for account in self._calendar.pop(p):
                 acct = accounts[account]
                 if acct.due == p:  # else a stale entry
                     acct.due = None
-                    due.append(account)
-        due.sort()
-        for account in due:
-            acct = accounts[account]
+                    due.append((account, acct))
+        due.sort(key=lambda pair: pair[0])  # account ids are unique: the order is by id
+        for account, acct in due:
             if rule.prune(acct.state, point) or self._insight_due(acct, point):  # type: ignore[arg-type]
                 self._touch(account, acct)
                 self._evaluate(account, acct, point, "sweep", changes)
@@ -322,18 +321,6 @@ class Scorer:
             acct.since_sweep = self.sweeps
             self._evaluate(account, acct, acct.clock, "end", changes)
         return changes
-
-    def final_view(self) -> list[tuple[str, float, str]]:
-        """What `finish()` would leave, without changing anything: (account, score, band)."""
-        out = []
-        assert self.clock is not None or not self.accounts
-        for account in self._sorted_accounts():
-            acct = self.accounts[account]
-            clock = max(self.account_clock(acct), self.clock or 0)
-            score = self.rule.value_at(acct.state, clock)  # type: ignore[arg-type]
-            band = next_band(acct.band, score, self.bands, self.hysteresis)
-            out.append((account, score, BAND_NAMES[band]))
-        return out
 
     def scores(self) -> list[tuple[str, float, str]]:
         """(account, score, band) at each account's clock, sorted by account."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
 from scoring.model import Model
 from streams.alerts import wait_assigned
 from streams.partition_state import PartitionState
+from streams.replay import write_health_scores, write_scores
 from streams.settings import Settings
 
 
@@ -70,14 +70,7 @@ async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path
         rows.extend(scorer.scores())
         health.extend(scorer.health_scores())
     rows.sort()
-    with out.open("wb") as f:
-        for account, score, band in rows:
-            f.write(orjson.dumps({"account": account, "score": score + 0.0, "band": band},
-                                 option=orjson.OPT_APPEND_NEWLINE))
+    write_scores(out, rows)
     if health_out is not None:
-        health.sort(key=lambda r: r[0])
-        with health_out.open("wb") as f:
-            for account, h, hband, comps in health:
-                f.write(orjson.dumps({"account": account, "health": h, "band": hband,
-                                      "components": comps}, option=orjson.OPT_APPEND_NEWLINE))
+        write_health_scores(health_out, sorted(health, key=lambda r: r[0]))
     return len(rows)

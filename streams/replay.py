@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 import gzip
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -62,6 +62,22 @@ def _signal_line(c: Change) -> bytes:
                         option=_OPTS)
 
 
+def write_scores(path: Path, rows: Iterable[tuple[str, float, str]]) -> None:
+    """`scores.jsonl`: one line per (account, score, band), in the order given."""
+    with path.open("wb") as f:
+        for account, score, band in rows:
+            f.write(orjson.dumps({"account": account, "score": score + 0.0, "band": band}, option=_OPTS))
+
+
+def write_health_scores(path: Path, rows: Iterable[tuple[str, float | None, str | None,
+                                                         dict[str, float | None]]]) -> None:
+    """`health_scores.jsonl`: one line per (account, health, health band, components)."""
+    with path.open("wb") as f:
+        for account, health, band, comps in rows:
+            f.write(orjson.dumps({"account": account, "health": health, "band": band,
+                                  "components": comps}, option=_OPTS))
+
+
 class _Extras:
     """The extra output files of a model with `[health]` / `[explain]`."""
 
@@ -78,10 +94,7 @@ class _Extras:
     def close(self, scorer: Scorer, out_dir: Path) -> None:
         self.health.close()
         self.signals.close()
-        with (out_dir / "health_scores.jsonl").open("wb") as f:
-            for account, health, band, comps in scorer.health_scores():
-                f.write(orjson.dumps({"account": account, "health": health, "band": band,
-                                      "components": comps}, option=_OPTS))
+        write_health_scores(out_dir / "health_scores.jsonl", scorer.health_scores())
 
 
 def replay(path: Path, model: Model, out_dir: Path, *, sweep_seconds: int = 86400,
@@ -143,10 +156,7 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
             on_progress(raw_file.tell())
     if extras is not None:
         extras.close(scorer, out_dir)
-    with (out_dir / "scores.jsonl").open("wb") as scores_out:
-        for account, score, band in scorer.scores():
-            scores_out.write(orjson.dumps(
-                {"account": account, "score": score + 0.0, "band": band}, option=_OPTS))
+    write_scores(out_dir / "scores.jsonl", scorer.scores())
     first_ts, invalid = feed.first_ts, feed.invalid
     span = 0 if first_ts is None or scorer.clock is None else scorer.clock - first_ts
     summary = {**scorer.counts, "invalid": sum(invalid.values()),

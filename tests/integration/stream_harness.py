@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from scoring.engine import Change, Resolver, Scorer
-from scoring.events import Rejected, parse_message
+from scoring.engine import Change
+from scoring.feed import Feed
 from scoring.model import Model
 from streams.alerts import tail
 from streams.export import export_scores
@@ -105,17 +105,12 @@ class Pipeline:
 
 def core_run(path: Path, model: Model) -> tuple[list[dict[str, Any]], list[Change], list[Change]]:
     """The pure core over a file, as replay runs it: final scores, all changes, end-advance changes."""
-    resolver, scorer = Resolver(), Scorer(model)
-    changes: list[Change] = []
+    feed, changes = Feed(model), list[Change]()
     for line in path.read_bytes().splitlines():
         line = line.strip()
-        if not line:
-            continue
-        for item in parse_message(line):
-            routed = item if isinstance(item, Rejected) else resolver.route(item)
-            if routed is None or isinstance(routed, Rejected):
-                continue
-            changes.extend(scorer.handle(routed).changes)
+        if line:
+            feed.feed(line, changes)
+    scorer = feed.scorer
     end = scorer.finish()
     scores = [{"account": a, "score": s, "band": b} for a, s, b in scorer.scores()]
     return scores, changes, end

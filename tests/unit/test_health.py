@@ -20,6 +20,7 @@ from scoring.account import Account
 from scoring.engine import Change, Resolver, Scorer
 from scoring.errors import ModelError
 from scoring.events import Rejected, ScoredEvent, parse_message
+from scoring.feed import Feed
 from scoring.health import HealthState, combine, components, effective_weights, observe, weakest
 from scoring.insight import Extra
 from scoring.model import HealthConfig, load_model, parse_model
@@ -44,16 +45,11 @@ def _close(a: Any, b: Any) -> bool:
 
 
 def _core(path: Path, model_path: Path) -> tuple[Scorer, list[Change]]:
-    model = load_model(model_path)
-    resolver, scorer = Resolver(), Scorer(model)
-    out: list[Change] = []
+    feed, out = Feed(load_model(model_path)), list[Change]()
     for line in path.read_bytes().splitlines():
-        for item in parse_message(line):
-            routed = item if isinstance(item, Rejected) else resolver.route(item)
-            if routed is not None and not isinstance(routed, Rejected):
-                out.extend(scorer.handle(routed).changes)
-    out.extend(scorer.finish())
-    return scorer, out
+        feed.feed(line, out)
+    out.extend(feed.scorer.finish())
+    return feed.scorer, out
 
 
 def test_worked_example_replay_matches_hand_computed_files(tmp_path: Path) -> None:
