@@ -4,7 +4,7 @@
 to its account and scores it, appending the band changes it caused to `changes` in order. Invalid
 events are counted by reason; `identify` / `group` calls only update the resolver. It lives here,
 beside the engine, so that the whole per-event path is compiled with it (scoring/__init__.py); the
-runtime around it (files, progress, output) stays in streams/replay.py.
+runtime around it (files, progress, output) stays in streams/offline/replay.py.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ SECRET=$(sed -n 's/^secret = "\(whsec_[^"]*\)"/\1/p' examples/notifier.demo.toml
 METRICS_PORT=${PULSE_DEMO_NOTIFIER_PORT:-16067}
 PREFIX="demo:$(date +%s):"   # fresh delivery state in Redis every run
 
-.venv/bin/python -m streams.notifiers.devsinks --webhook-port 18787 --smtp-port 18025 --secret "$SECRET" \
+.venv/bin/python -m streams.dev.devsinks --webhook-port 18787 --smtp-port 18025 --secret "$SECRET" \
   > $D/sinks.log 2>&1 &
 sinks=$!
 GROUP="${PULSE_TOPIC_PREFIX:-pulse.}notifier-demo-$(date +%s)"   # reads the topic from its start

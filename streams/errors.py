@@ -5,7 +5,7 @@
     ├── EventError                  (scoring.errors) one input event is rejected
     └── PulseRuntimeError           something outside Pulse's data went wrong
         ├── StackError              the local Kafka/Redis stack cannot start or answer
-        └── DeliveryError           a notifier could not deliver (see streams.notifiers.errors)
+        └── DeliveryError           a notifier could not deliver (see streams.notify.errors)
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from streams.kafka import ensure_topics
 from streams.settings import Settings
-from streams.stack import ensure_topics
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from streams import stack
+from streams.dev import stack
 from streams.settings import Settings
 
 _BROKERS: dict[str, str] = {}  # bootstrap -> cluster id, for the summary line

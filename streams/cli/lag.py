@@ -1,4 +1,4 @@
-"""`pulse lag`: consumer lag per partition with Burrow's status (see `streams.lagmon`)."""
+"""`pulse lag`: consumer lag per partition with Burrow's status (see `streams.worker.lagmon`)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 from streams.cli import app
-from streams.lagmon import LagMonitor, PartitionStatus, worst
 from streams.settings import get_settings
+from streams.worker.lagmon import LagMonitor, PartitionStatus, worst
 
 STYLE = {"OK": "green", "WARN": "yellow", "STALL": "red", "STOP": "bold red", "ERR": "bold magenta"}
 

@@ -32,7 +32,7 @@ def _fail(msg: str) -> typer.Exit:
 
 
 def _load(path: Path | None, required: bool) -> Any:
-    from streams.notifiers.config import NotifierConfig, load_config
+    from streams.notify.config import NotifierConfig, load_config
 
     if path is None:
         if required:
@@ -71,9 +71,9 @@ def notifier(
     """Deliver alerts: read the alerts topic in a consumer group, route each alert to channels,
     hand it off to a Redis Stream per channel, and deliver with dedup, cooldown, retries and a
     dead-letter stream. Stops cleanly on SIGINT/SIGTERM; a kill -9 loses nothing."""
-    from streams.notifiers import metrics
-    from streams.notifiers.channels import build_channel
-    from streams.notifiers.runner import Endpoints, run
+    from streams.notify import metrics
+    from streams.notify.channels import build_channel
+    from streams.notify.runner import Endpoints, run
 
     if role not in ("all", "router", "worker"):
         raise _fail(f"--role must be all, router or worker, not {role!r}")
@@ -108,7 +108,7 @@ def notifier(
 
 
 def _keys(config: Path | None, redis_prefix: str | None) -> Any:
-    from streams.notifiers.keys import Keys
+    from streams.notify.keys import Keys
 
     if redis_prefix is None:
         redis_prefix = _load(config, required=False).notifier.redis_prefix
@@ -138,7 +138,7 @@ def dlq_list(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Show dead-lettered deliveries: channel, alert, attempts and the last error."""
-    from streams.notifiers import dlq
+    from streams.notify import dlq
 
     keys = _keys(config, redis_prefix)
     rows = _run(_with_redis(lambda r: dlq.list_entries(r, keys, count)))
@@ -164,7 +164,7 @@ def dlq_retry(
 ) -> None:
     """Put dead letters back on their channel's stream as fresh first attempts. Exits 1 when some
     could not be (an unknown id, or an entry that was never a valid alert: purge those)."""
-    from streams.notifiers import dlq
+    from streams.notify import dlq
 
     if bool(ids) == all_:
         raise _fail("give dead-letter ids or --all (not both)")
@@ -186,7 +186,7 @@ def dlq_purge(
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
 ) -> None:
     """Delete dead letters for good."""
-    from streams.notifiers import dlq
+    from streams.notify import dlq
 
     if bool(ids) == all_:
         raise _fail("give dead-letter ids or --all (not both)")

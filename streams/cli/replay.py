@@ -15,8 +15,8 @@ import scoring
 from scoring.errors import ConfigError, ModelError
 from scoring.model import load_model
 from streams.cli import app
-from streams.replay import replay as run_replay
-from streams.report import DEFAULT_SEGMENTS, build_report, parse_when, render_json, render_markdown
+from streams.offline.replay import replay as run_replay
+from streams.offline.report import DEFAULT_SEGMENTS, build_report, parse_when, render_json, render_markdown
 from streams.settings import get_settings
 
 err = Console(stderr=True)

@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from streams import stack as st
 from streams.cli import app
+from streams.dev import stack as st
 from streams.errors import StackError
 from streams.settings import get_settings
 

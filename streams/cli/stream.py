@@ -31,7 +31,7 @@ def _web_port(port: int) -> int:
     """`0` means any free port (Faust itself wants 1..65535): ask the kernel for one."""
     if port:
         return port
-    from streams.stack import free_port
+    from streams.dev.stack import free_port
 
     free = free_port()
     err.print(f"worker web port: {free}")
@@ -53,8 +53,8 @@ def worker(
     """Run the streaming worker: events -> resolve -> scored -> score -> alerts."""
     from faust.worker import Worker
 
-    from streams.app import WorkerConfig, build_app
     from streams.topics import create_topics
+    from streams.worker.app import WorkerConfig, build_app
 
     s = get_settings()
     m = _model(model)
@@ -84,8 +84,8 @@ def produce(
     rate: float = typer.Option(None, help="Limit to this many events per second."),
 ) -> None:
     """Send a file of events to the events topic, keyed by userId / anonymousId."""
-    from streams.produce import produce_file
-    from streams.stack import ensure_topics
+    from streams.dev.produce import produce_file
+    from streams.kafka import ensure_topics
 
     s = get_settings()
     if not events.is_file():
@@ -108,7 +108,7 @@ def alerts_tail(
     max_alerts: int = typer.Option(None, "--max", help="Stop after this many alerts."),
 ) -> None:
     """Print alerts as they arrive on the alerts topic."""
-    from streams.alerts import pretty, tail
+    from streams.cli.tail import pretty, tail
 
     s = get_settings()
 
@@ -130,7 +130,7 @@ def scores_export(
         "health_scores.jsonl format; a model with [health])."),
 ) -> None:
     """Every account's score and band as of its partition's clock (no running worker needed)."""
-    from streams.export import export_scores
+    from streams.offline.export import export_scores
 
     m = _model(model)
     if health is not None and m.health is None:
@@ -152,7 +152,7 @@ def bench_stream(
     """Time the Pulse pipeline against a plain aiokafka loop on the same broker; print JSON."""
     import json
 
-    from streams.bench import run
+    from streams.dev.bench import run
 
     typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
                               latency_seconds, envelopes=envelopes), indent=2))

@@ -31,11 +31,11 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from streams.notifiers.channels import build_channel
-from streams.notifiers.config import parse_config
-from streams.notifiers.keys import Keys
-from streams.notifiers.router import Router
-from streams.notifiers.worker import ChannelWorker
+from streams.notify.channels import build_channel
+from streams.notify.config import parse_config
+from streams.notify.keys import Keys
+from streams.notify.router import Router
+from streams.notify.worker import ChannelWorker
 from streams.settings import Settings
 from tests.integration.notifier_harness import SECRET, make_alert
 
@@ -88,7 +88,7 @@ async def httpx_loop(url: str, alerts: list[dict[str, Any]], concurrency: int) -
 
 
 async def channel_loop(cfg_toml: str, alerts: list[dict[str, Any]], concurrency: int) -> float:
-    from streams.notifiers.channel import Delivery
+    from streams.notify.channel import Delivery
 
     cfg = parse_config(cfg_toml)
     ch = build_channel("hook", cfg.channels["hook"])

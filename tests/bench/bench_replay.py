@@ -26,7 +26,7 @@ from pathlib import Path
 import orjson
 
 import scoring
-from streams.telemetry import Config, write
+from streams.dev.telemetry import Config, write
 
 MODELS = {
     "window": "[score]\nmode = 'window'\nwindow_days = 30\nhysteresis = 2.0\n",

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from streams.stack import free_port
+from streams.dev.stack import free_port
 
 
 @dataclass

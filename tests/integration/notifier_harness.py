@@ -15,7 +15,7 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
-from streams.records import alert_id
+from streams.worker.records import alert_id
 
 SECRET = "whsec_" + base64.b64encode(b"pulse-test-signing-key-0123456789").decode()
 

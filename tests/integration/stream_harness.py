@@ -17,14 +17,14 @@ import orjson
 from scoring.engine import Change
 from scoring.feed import Feed
 from scoring.model import Model
-from streams.alerts import tail
-from streams.export import export_scores
-from streams.lag import wait_caught_up
-from streams.produce import produce_file
-from streams.records import alert_from_change
+from streams.cli.tail import tail
+from streams.dev.produce import produce_file
+from streams.dev.stack import free_port
+from streams.kafka import wait_caught_up
+from streams.offline.export import export_scores
 from streams.settings import Settings
-from streams.stack import free_port
 from streams.topics import create_topics
+from streams.worker.records import alert_from_change
 
 
 @dataclass

@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from scoring.model import parse_model
-from streams.export import export_scores
-from streams.replay import replay
-from streams.telemetry import Config, write
+from streams.dev.telemetry import Config, write
+from streams.offline.export import export_scores
+from streams.offline.replay import replay
 from tests.integration.stream_harness import core_run, expected_alerts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -135,7 +135,7 @@ def test_four_partitions_health_alerts_equal_replay(pipeline, tmp_path: Path) ->
     """As test_stream_pipeline's four-partition test: one user per account, telemetry fed day by
     day, so each partition sweeps where replay does; then the health alerts and signals, with
     their trend and explanation, equal the core's too."""
-    from streams.telemetry import generate
+    from streams.dev.telemetry import generate
     from tests.integration.test_stream_pipeline import split_by_day
 
     cfg = Config(events=2400, accounts=24, days=20, seed=5, single_user=True, ooo_rate=0.0,

@@ -24,9 +24,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from scoring.model import load_model
-from streams.produce import produce_file
-from streams.replay import replay
-from streams.telemetry import Config, write
+from streams.dev.produce import produce_file
+from streams.dev.telemetry import Config, write
+from streams.offline.replay import replay
 from tests.integration.stream_harness import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -17,10 +17,10 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from streams.notifiers.channels import build_channel
-from streams.notifiers.config import parse_config
-from streams.notifiers.keys import Keys
-from streams.notifiers.runner import Endpoints, run
+from streams.notify.channels import build_channel
+from streams.notify.config import parse_config
+from streams.notify.keys import Keys
+from streams.notify.runner import Endpoints, run
 from tests.integration.notifier_harness import Receiver, make_alert, produce, wait_for, webhook_channel_toml
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

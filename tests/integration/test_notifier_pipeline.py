@@ -18,15 +18,15 @@ import pytest
 import standardwebhooks
 from redis.asyncio import Redis
 
-from streams.notifiers.channel import Delivery
-from streams.notifiers.channels import build_channel
-from streams.notifiers.config import NotifierConfig, parse_config
-from streams.notifiers.errors import PermanentDeliveryError, RetryableDeliveryError
-from streams.notifiers.keys import GROUP, Keys
-from streams.notifiers.router import Router
-from streams.notifiers.runner import Endpoints, run
-from streams.notifiers.worker import ChannelWorker, ensure_group
-from streams.stack import free_port
+from streams.dev.stack import free_port
+from streams.notify.channel import Delivery
+from streams.notify.channels import build_channel
+from streams.notify.config import NotifierConfig, parse_config
+from streams.notify.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.notify.keys import GROUP, Keys
+from streams.notify.router import Router
+from streams.notify.runner import Endpoints, run
+from streams.notify.worker import ChannelWorker, ensure_group
 from tests.integration.notifier_harness import (
     SECRET,
     Receiver,

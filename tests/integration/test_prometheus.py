@@ -37,9 +37,9 @@ import pytest
 import yaml
 
 from scoring.model import load_model
-from streams.replay import replay
-from streams.stack import free_port
-from streams.telemetry import Config, write
+from streams.dev.stack import free_port
+from streams.dev.telemetry import Config, write
+from streams.offline.replay import replay
 from tests.integration.stream_harness import Pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -10,7 +10,7 @@ import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams import stack
+from streams.dev import stack
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from scoring.model import load_model, parse_model
-from streams.telemetry import Config, generate, write
+from streams.dev.telemetry import Config, generate, write
 from tests.integration.stream_harness import core_run, expected_alerts, per_account
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -124,7 +124,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
     p.start()
     import asyncio
 
-    from streams.lag import group_lag
+    from streams.kafka import group_lag
 
     s = p.settings
     # `scored` carries one record per (resolve batch, partition): kill once the score agent has

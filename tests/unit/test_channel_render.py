@@ -7,9 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.notifiers.channel import Delivery
-from streams.notifiers.channels import build_channel, parse_channel_config
-from streams.notifiers.channels.render import describe, html_body, slack_payload, subject, text
+from streams.notify.channel import Delivery
+from streams.notify.channels import build_channel, parse_channel_config
+from streams.notify.channels.render import describe, html_body, slack_payload, subject, text
 
 INJECT = "<img src=x onerror=alert(1)>\r\nBcc: victim@example.com"
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=30) \

@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.stack import free_port
+from streams.dev.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -182,8 +182,8 @@ def test_compose_notifier_has_a_config_that_builds_and_a_sink_that_answers(tmp_p
     notifier = services["notifier"]
     mounts = dict(v.split(":")[:2] for v in notifier["volumes"])
     config = ROOT / next(src for src, dst in mounts.items() if dst == notifier["environment"]["PULSE_NOTIFIER_CONFIG"])
-    from streams.notifiers.channels import build_channel
-    from streams.notifiers.config import load_config
+    from streams.notify.channels import build_channel
+    from streams.notify.config import load_config
 
     conf = load_config(config)
     assert {r.name for r in conf.effective_routes()} == {
@@ -427,8 +427,8 @@ def test_notifier_config_secrets_and_metrics_port(rendered: list[dict[str, Any]]
         shown = base64.b64decode(v.removeprefix("whsec_")).decode() if v.startswith("whsec_") else v
         assert "PLACEHOLDER" in shown, v
     # the notifier itself accepts the file and builds every channel from the Secret's values
-    from streams.notifiers.channels import build_channel
-    from streams.notifiers.config import load_config
+    from streams.notify.channels import build_channel
+    from streams.notify.config import load_config
 
     local = tmp_path / "notifier.toml"
     local.write_text(text)

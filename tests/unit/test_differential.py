@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.telemetry import Config, write
+from streams.dev.telemetry import Config, write
 from tests.reference.naive import run as naive_run
 
 MODEL = """

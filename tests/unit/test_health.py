@@ -24,7 +24,7 @@ from scoring.feed import Feed
 from scoring.health import HealthState, combine, components, effective_weights, observe, weakest
 from scoring.insight import Extra
 from scoring.model import HealthConfig, load_model, parse_model
-from streams.records import alert_from_change
+from streams.worker.records import alert_from_change
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "health"
 TOL = 1e-9
@@ -208,7 +208,7 @@ def test_an_old_account_dump_loads_with_fresh_health_state() -> None:
 @pytest.mark.parametrize("split", [1, 700, 1500, 2999])
 def test_restore_from_dumps_mid_stream_equals_an_uninterrupted_run(split: int) -> None:
     """What a worker restarted from its table does (kill -9): same changes, same explanations."""
-    from streams.telemetry import Config, generate
+    from streams.dev.telemetry import Config, generate
 
     model = parse_model((DATA / "model.toml").read_text().replace(
         "[health]\n", '[health]\nmilestones = ["Integration Connected"]\nstall_days = 5\n')
@@ -255,7 +255,7 @@ def _brute_health(evs: list[ScoredEvent], at: int, model: Any) -> float:
 def test_every_health_change_equals_a_brute_force_recomputation(seed: int) -> None:
     """Faulty generated telemetry (retries, out-of-order, late): each health band change's score is
     what the rules give from the account's accepted events kept in full."""
-    from streams.telemetry import Config, generate
+    from streams.dev.telemetry import Config, generate
 
     model = load_model(DATA / "model.toml")
     resolver, scorer = Resolver(), Scorer(model)

@@ -11,8 +11,8 @@ import asyncio
 
 from aiokafka.errors import KafkaConnectionError
 
-from streams.lag import group_lag, try_group_lag
-from streams.stack import free_port
+from streams.dev.stack import free_port
+from streams.kafka import group_lag, try_group_lag
 
 
 def test_a_retriable_error_is_not_yet_not_a_crash() -> None:

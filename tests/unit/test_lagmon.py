@@ -1,4 +1,4 @@
-"""Burrow's evaluation rules (`streams.lagmon.evaluate`) and the window a monitor keeps."""
+"""Burrow's evaluation rules (`streams.worker.lagmon.evaluate`) and the window a monitor keeps."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.lagmon import LagMonitor, PartitionStatus, Sample, evaluate, worst
+from streams.worker.lagmon import LagMonitor, PartitionStatus, Sample, evaluate, worst
 
 
 def w(*rows: tuple[float, int, int]) -> list[Sample]:

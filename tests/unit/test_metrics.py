@@ -1,4 +1,4 @@
-"""`streams.metrics`: per-batch deltas from real `PartitionState`s, alert counts, scrape-time gauges."""
+"""`streams.worker.metrics`: per-batch deltas from real `PartitionState`s, alert counts, scrape-time gauges."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from prometheus_client import generate_latest
 
 from scoring.events import ScoredEvent
 from scoring.model import load_model
-from streams import metrics
-from streams.partition_state import PartitionState
+from streams.worker import metrics
+from streams.worker.partition_state import PartitionState
 
 DAY_US = 86_400 * 1_000_000
 T0 = 1_700_000_000 * 1_000_000
@@ -84,7 +84,7 @@ def test_resolve_batch_counts_consumed_and_invalid_by_reason() -> None:
 
 
 def test_lag_status_gauge_has_exactly_one_status_set() -> None:
-    from streams.lagmon import PartitionStatus
+    from streams.worker.lagmon import PartitionStatus
 
     metrics.set_lag([PartitionStatus("g", "t", 3, 10, 25, 15, "STALL", 5, True)])
     got = {s: value("pulse_consumer_lag_status", group="g", topic="t", partition="3", status=s)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import scoring
-from streams.telemetry import Config, write
+from streams.dev.telemetry import Config, write
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = {

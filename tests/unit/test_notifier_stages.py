@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from scoring.bands import BAND_NAMES
 from scoring.errors import ConfigError
-from streams.notifiers.config import NotifierSettings, parse_config
-from streams.notifiers.cooldown import Record, decide
-from streams.notifiers.errors import MalformedAlertError
-from streams.notifiers.retry import backoff, delay, should_retry
-from streams.notifiers.route import parse_alert, route_alert
+from streams.notify.config import NotifierSettings, parse_config
+from streams.notify.cooldown import Record, decide
+from streams.notify.errors import MalformedAlertError
+from streams.notify.retry import backoff, delay, should_retry
+from streams.notify.route import parse_alert, route_alert
 
 SECRET = "whsec_" + "A" * 32
 HOOK = '[channels.{n}]\ntype = "webhook"\nurl = "https://hooks.example.com/{n}"\nsecret = "' + SECRET + '"\n'

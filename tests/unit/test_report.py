@@ -13,7 +13,7 @@ import pytest
 
 from scoring.errors import ConfigError
 from scoring.model import load_model
-from streams.report import build_report, parse_when, render_json, render_markdown
+from streams.offline.report import build_report, parse_when, render_json, render_markdown
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
 EVENTS, MODEL = DATA / "events.jsonl", DATA / "model.toml"

@@ -14,7 +14,7 @@ import pytest
 from scoring.engine import Change, Scorer
 from scoring.events import ScoredEvent
 from scoring.model import parse_model
-from streams.records import alert_from_change, alert_id
+from streams.worker.records import alert_from_change, alert_id
 
 HOUR = 3600 * 1_000_000
 DAY = 24 * HOUR
@@ -165,7 +165,7 @@ def test_alert_ids_differ_by_reason_and_repeat_for_the_same_signal() -> None:
 
 
 def test_alerts_tail_line_shows_route_weakest_component_and_tickets() -> None:
-    from streams.alerts import format_alert
+    from streams.cli.tail import format_alert
 
     line = format_alert({"at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "green",
                          "to": "yellow", "score": 65.14, "score_7d_ago": 90.0, "kind": "health",
@@ -177,8 +177,8 @@ def test_alerts_tail_line_shows_route_weakest_component_and_tickets() -> None:
 
 
 def test_a_ticket_without_a_subject_reads_no_subject_not_none() -> None:
-    from streams.alerts import format_alert
-    from streams.notifiers.channels.render import describe, text
+    from streams.cli.tail import format_alert
+    from streams.notify.channels.render import describe, text
 
     alert = {"alert_id": "x", "at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "red",
              "to": "red", "direction": "none", "score": 19.3, "kind": "health", "reason": "sharp_drop",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from streams.notifiers.channels import EmailConfig, SlackConfig, WebhookConfig, parse_channel_config
-from streams.notifiers.channels.http import parse_retry_after
-from streams.notifiers.channels.ssrf import parse_networks, refusal_reason
+from streams.notify.channels import EmailConfig, SlackConfig, WebhookConfig, parse_channel_config
+from streams.notify.channels.http import parse_retry_after
+from streams.notify.channels.ssrf import parse_networks, refusal_reason
 
 REFUSED = {
     "10.1.2.3": "private",
@@ -129,7 +129,7 @@ def test_bad_tables_are_rejected(table: dict[str, object]) -> None:
 
 
 def test_the_readme_example_validates() -> None:
-    readme = (Path(__file__).parents[2] / "streams/notifiers/channels/README.md").read_text("utf-8")
+    readme = (Path(__file__).parents[2] / "streams/notify/channels/README.md").read_text("utf-8")
     [example] = re.findall(r"```toml\n(.*?)```", readme, re.S)
     tables = tomllib.loads(example)["channels"]
     kinds = {name: type(parse_channel_config(table)).__name__ for name, table in tables.items()}

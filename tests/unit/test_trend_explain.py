@@ -13,7 +13,7 @@ from scoring.events import ScoredEvent
 from scoring.explain import NameCounts, top_events
 from scoring.model import parse_model
 from scoring.trend import Trend
-from streams.records import alert_from_change
+from streams.worker.records import alert_from_change
 
 HOUR = 3600 * 1_000_000
 DAY = 24 * HOUR

@@ -1,0 +1,234 @@
+"""`pulse bench stream`: the Pulse pipeline against a plain aiokafka loop, same broker, same events.
+
+One run, printed as JSON:
+1. generate N events over K accounts (streams.dev.telemetry) and produce them to a fresh topic;
+2. baseline: a plain aiokafka consume loop doing orjson + a weighted sum per account; and the
+   Faust floor: a Faust agent that only reads the same topic with take_events (streams/dev/faust_floor.py);
+3. pipeline: a `pulse worker` subprocess on a fresh prefix, from its start until the broker shows
+   its consumer group caught up on `events` and `scored` (events in -> state committed);
+4. latency: at a steady rate (default 5,000 events/s), the time from producing an event to
+   reading the band change it causes on `alerts` (p50, p99).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from scoring.model import load_model
+from streams.dev.produce import produce_file
+from streams.dev.telemetry import Config, write
+from streams.kafka import try_group_lag, wait_caught_up
+from streams.settings import Settings
+from streams.topics import TopicNames, create_topics
+
+BENCH_MODEL = """
+[score]
+window_days = 30
+[weights]
+"Login" = 1
+"Feature Used" = 0.5
+"Report Exported" = 5
+"Teammate Invited" = 10
+"Support Ticket Opened" = -3
+"Probe" = 100
+"""
+
+
+async def baseline(bootstrap: str, topic: str, n: int, weights: dict[str, float]) -> float:
+    """Seconds for a plain aiokafka loop to consume n records: orjson + weighted sum per account."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_partition_fetch_bytes=16 * 1024 * 1024,
+                                fetch_max_bytes=64 * 1024 * 1024)
+    await consumer.start()
+    scores: dict[str, float] = {}
+    seen = 0
+    started = time.perf_counter()
+    try:
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=20000)
+            for records in batches.values():
+                for r in records:
+                    seen += 1
+                    try:
+                        d = orjson.loads(r.value)
+                    except orjson.JSONDecodeError:
+                        continue
+                    if not isinstance(d, dict):
+                        continue
+                    ctx = d.get("context")
+                    acct = (ctx.get("groupId") if isinstance(ctx, dict) else None) or d.get("userId")
+                    if isinstance(acct, str):
+                        scores[acct] = scores.get(acct, 0.0) + weights.get(str(d.get("event")), 0.0)
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - started
+
+
+def count_events(path: Path) -> tuple[int, int]:
+    """(records, events): a batch envelope is one record of several events."""
+    records = events = 0
+    with path.open("rb") as f:
+        for line in f:
+            records += 1
+            if line.startswith(b'{"batch"'):
+                d = orjson.loads(line)
+                events += len(d["batch"]) if isinstance(d.get("batch"), list) else 1
+            else:
+                events += 1
+    return records, events
+
+
+def faust_floor(bootstrap: str, topic: str, n: int) -> int | None:
+    """Records/s of a Faust agent that only reads `topic` with take_events (streams/dev/faust_floor.py)."""
+    cmd = [sys.executable, "-m", "streams.dev.faust_floor", "--bootstrap", bootstrap, "--topic", topic,
+           "--records", str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    for line in (out.stdout + out.stderr).splitlines():
+        if "records_per_s" in line:
+            return int(orjson.loads(line[line.index("{"):])["records_per_s"])
+    return None
+
+
+def start_worker(s: Settings, model_path: Path, partitions: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KAFKA_BOOTSTRAP": s.bootstrap, "PULSE_TOPIC_PREFIX": s.topic_prefix,
+           "PULSE_DATA_DIR": str(s.data_dir)}
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--model", str(model_path),
+                             "--partitions", str(partitions), "--web-port", "0", "--loglevel", "warning"],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+async def pipeline(s: Settings, n_scored_min: int) -> tuple[float, float]:
+    """(seconds from worker start to first progress, seconds from first progress to caught up)."""
+    names = TopicNames.from_settings(s)
+    group = f"{s.topic_prefix}worker"
+    t0 = time.perf_counter()
+    first = None
+    while first is None:
+        lags = await try_group_lag(s.bootstrap, group, [names.events]) or []
+        if any((x.committed or 0) > 0 for x in lags):
+            first = time.perf_counter()
+        else:
+            await asyncio.sleep(0.2)
+    await wait_caught_up(s.bootstrap, group, [names.events, names.scored], timeout=3600)
+    return first - t0, time.perf_counter() - first
+
+
+async def latency(s: Settings, rate: float, seconds: float, accounts: int) -> dict[str, Any]:
+    """Produce at `rate` events/s; every 20th event is a probe pair's second half, which moves a
+    fresh account from red to thriving; measure produce -> alert read."""
+    names = TopicNames.from_settings(s)
+    consumer = AIOKafkaConsumer(names.alerts, bootstrap_servers=s.bootstrap, auto_offset_reset="latest")
+    await consumer.start()
+    while not consumer.assignment():
+        await asyncio.sleep(0.05)
+    await consumer.seek_to_end()
+    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=5)
+    await producer.start()
+    sent_at: dict[str, float] = {}
+    got: list[float] = []
+
+    async def reader() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                now = time.perf_counter()
+                for r in records:
+                    a = orjson.loads(r.value)
+                    t = sent_at.get(a["account"])
+                    if t is not None and a["to"] == "thriving":
+                        got.append(now - t)
+
+    task = asyncio.create_task(reader())
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    i = 0
+    run = uuid.uuid4().hex[:6]
+    while loop.time() - start < seconds:
+        ts = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if i % 20 == 0:
+            acct = f"probe-{run}-{i}"
+            for name in ("Login", "Probe"):
+                await producer.send(names.events, orjson.dumps(
+                    {"type": "track", "event": name, "userId": acct, "timestamp": ts}), key=acct.encode())
+            sent_at[acct] = time.perf_counter()
+        else:
+            u = f"u{i % accounts}"
+            await producer.send(names.events, orjson.dumps(
+                {"type": "track", "event": "Feature Used", "userId": u, "context": {"groupId": f"lat-{u}"},
+                 "timestamp": ts}), key=u.encode())
+        i += 1
+        ahead = i / rate - (loop.time() - start)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+    await producer.flush()
+    deadline = loop.time() + 30
+    while len(got) < len(sent_at) and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+    task.cancel()
+    await producer.stop()
+    await consumer.stop()
+    got.sort()
+
+    def pct(q: float) -> float | None:
+        return round(got[min(len(got) - 1, int(q * len(got)))] * 1000, 1) if got else None
+
+    return {"rate_events_per_s": rate, "seconds": seconds, "probes": len(sent_at), "alerts_seen": len(got),
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(got[-1] * 1000, 1) if got else None}
+
+
+def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
+        seed: int = 7, envelopes: bool = False) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
+    model_path = work / "model.toml"
+    model_path.write_text(BENCH_MODEL)
+    weights = load_model(model_path).weights
+    data = work / "events.jsonl"
+    write(Config(events=events, accounts=accounts, seed=seed, batch_rate=0.5 if envelopes else 0.0), data)
+    n_lines, n_events = count_events(data)
+    prefix = f"bench{uuid.uuid4().hex[:6]}."
+    s = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=work / "data")
+    create_topics(s, partitions)
+    t = time.perf_counter()
+    asyncio.run(produce_file(data, bootstrap, s.topic("events")))
+    produce_s = time.perf_counter() - t
+    base_s = asyncio.run(baseline(bootstrap, s.topic("events"), n_lines, weights))
+    floor = faust_floor(bootstrap, s.topic("events"), n_lines)
+    proc = start_worker(s, model_path, partitions, work / "worker.log")
+    try:
+        startup_s, pipe_s = asyncio.run(pipeline(s, n_lines))
+        lat = asyncio.run(latency(s, lat_rate, lat_seconds, accounts)) if lat_seconds > 0 else None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {
+        "bench": "stream", "records": n_lines, "accounts": accounts, "partitions": partitions,
+        "batch_envelopes": envelopes,
+        "produce_records_per_s": round(n_lines / produce_s),
+        "baseline_aiokafka_records_per_s": round(n_lines / base_s),
+        "faust_floor_records_per_s": floor,
+        "pipeline_records_per_s": round(n_lines / pipe_s),
+        "events": n_events,
+        "pipeline_events_per_s": round(n_events / pipe_s),
+        "ratio_pipeline_to_faust_floor": round(n_lines / pipe_s / floor, 3) if floor else None,
+        "ratio_pipeline_to_baseline": round(base_s / pipe_s, 3),
+        "worker_startup_s": round(startup_s, 2),
+        "worker_peak_rss_mb": round(child_rss, 1),
+        "latency": lat,
+        "workdir": str(work),
+    }

@@ -1,0 +1,135 @@
+"""Kafka admin helpers, one module for the worker, `pulse lag`, the dev stack and the tools:
+the cluster id (is a broker there?), topic creation, waiting for an assignment, and a consumer
+group's lag from the broker's committed and end offsets (not Faust's sensor; see
+docs/operations.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    committed: int | None
+    end: int
+
+    @property
+    def lag(self) -> int:
+        return self.end - (self.committed or 0)
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        meta = await admin.describe_topics(topics)
+        tps = [TopicPartition(t["topic"], p["partition"]) for t in meta for p in t.get("partitions", [])]
+        ends = await consumer.end_offsets(tps) if tps else {}
+        return [PartitionLag(group, tp.topic, tp.partition,
+                             committed[tp].offset if tp in committed else None, ends[tp])
+                for tp in sorted(tps)]
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def try_group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag] | None:
+    """`group_lag`, or None on a retriable broker answer (e.g. a fresh broker's group coordinator
+    is not available until `__consumer_offsets` exists)."""
+    try:
+        return await group_lag(bootstrap, group, topics)
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return None
+
+
+async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout: float = 120.0,
+                         settle: float = 0.0) -> list[PartitionLag]:
+    """Wait until the group has committed every partition of `topics` up to its end offset."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = await try_group_lag(bootstrap, group, topics) or []
+        if lags and all(x.lag == 0 for x in lags if x.end > 0):
+            await asyncio.sleep(settle)
+            again = await try_group_lag(bootstrap, group, topics)
+            if again is not None and all(x.lag == 0 for x in again if x.end > 0):
+                return again
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"group {group} still behind: {[(x.topic, x.partition, x.lag) for x in lags]}")
+        await asyncio.sleep(0.5)
+
+
+async def _describe_cluster(bootstrap: str) -> str:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        info = await admin.describe_cluster()
+        return str(info.get("cluster_id"))
+    finally:
+        await admin.close()
+
+
+def kafka_cluster_id(bootstrap: str, timeout: float = 5.0) -> str | None:
+    """The cluster id if a broker answers a metadata request, else None (quietly: it polls)."""
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(asyncio.wait_for(_describe_cluster(bootstrap), timeout))
+    except Exception:
+        return None
+    finally:
+        client_log.setLevel(level)
+
+
+async def ensure_topics_async(bootstrap: str, names: list[str], partitions: int,
+                              config: dict[str, str] | None = None) -> list[str]:
+    """Create the topics that do not exist yet; returns the names created."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        todo = [n for n in names if n not in existing]
+        if todo:
+            await admin.create_topics([NewTopic(n, partitions, 1, topic_configs=config or {})
+                                       for n in todo])
+            for _ in range(100):  # wait until the metadata shows them
+                if set(todo) <= set(await admin.list_topics()):
+                    break
+                await asyncio.sleep(0.1)
+        return todo
+    finally:
+        await admin.close()
+
+
+def ensure_topics(bootstrap: str, names: list[str], partitions: int,
+                  config: dict[str, str] | None = None) -> list[str]:
+    return asyncio.run(ensure_topics_async(bootstrap, names, partitions, config))
+
+
+async def wait_assigned(consumer: AIOKafkaConsumer, topic: str, timeout: float = 15.0) -> None:
+    """Wait until a group-less subscription has assigned the topic's partitions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not consumer.assignment():
+        if loop.time() > deadline:
+            raise LookupError(f"topic {topic} does not exist: start `pulse worker` or `pulse stack up` first")
+        await asyncio.sleep(0.05)

@@ -1,0 +1,75 @@
+"""`pulse notifier`: the router and one delivery worker per configured channel, in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from streams.notify.channel import Channel
+from streams.notify.config import NotifierConfig
+from streams.notify.keys import Keys
+from streams.notify.router import Router
+from streams.notify.worker import ChannelWorker
+
+log = logging.getLogger("pulse.notifier")
+Role = Literal["all", "router", "worker"]
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    redis_url: str
+    bootstrap: str
+    topic: str
+    group: str
+
+
+async def run(cfg: NotifierConfig, channels: Mapping[str, Channel], where: Endpoints, *,
+              role: Role = "all", stop: asyncio.Event | None = None, install_signals: bool = True) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM); in-flight sends finish before returning."""
+    stop = stop or asyncio.Event()
+    if install_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    redis = Redis.from_url(where.redis_url, decode_responses=True,
+                           max_connections=max(64, 4 * cfg.notifier.concurrency * max(1, len(channels))))
+    keys = Keys(cfg.notifier.redis_prefix)
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await redis.ping()
+        if role in ("all", "worker"):
+            for ch in channels.values():
+                tasks.append(asyncio.create_task(ChannelWorker(redis, keys, ch, cfg.notifier).run(stop),
+                                                 name=f"worker:{ch.name}"))
+        if role in ("all", "router"):
+            router = Router(redis, keys, cfg.notifier, cfg.effective_routes())
+            tasks.append(asyncio.create_task(router.run(where.bootstrap, where.topic, where.group, stop),
+                                             name="router"))
+        log.info("notifier up: role %s, channels %s, Redis prefix %r", role, ", ".join(channels) or "none",
+                 keys.prefix)
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*tasks, waiter], return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t is not waiter and t.exception() is not None:
+                stop.set()
+                raise t.exception()  # type: ignore[misc]
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        stop.set()
+        for t in tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for ch in channels.values():
+            try:
+                await ch.aclose()
+            except Exception:
+                log.exception("closing channel %s", ch.name)
+        await redis.aclose()
