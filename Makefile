@@ -29,6 +29,7 @@ test-pure: setup
 lint: setup
 	$(BIN)/ruff check scoring streams tests
 	$(BIN)/mypy scoring streams
+	$(BIN)/lint-imports
 
 stack-up: setup
 	$(BIN)/pulse stack up

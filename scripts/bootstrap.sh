@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks for Pulse, then the Python env. Idempotent.
 #   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server,
+#           node + npm and chromium (the tests' Segment Node client, axe-core and browser),
 #           prometheus (promtool); kustomize and composecheck built with Go into .pulse/tools/bin
 #   python: .venv with the package and its dev extra, pinned by constraints.txt; scoring's hot
 #           modules compiled with mypyc into scoring/_compiled/ (scripts/build_native.py)
@@ -12,6 +13,10 @@ command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)  # mypyc builds scoring's hot modules (below)
+command -v node >/dev/null 2>&1 || need+=(nodejs)  # the Segment Node client in the ingest tests
+command -v npm >/dev/null 2>&1 || need+=(npm)
+# the dashboard's browser tests: Playwright drives Debian's chromium (no browser download here)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if ((${#need[@]})); then
   echo "bootstrap: installing ${need[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -59,6 +64,12 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stam
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   touch "$stamp"
+fi
+# JavaScript the tests use (package.json): @segment/analytics-node and axe-core, into node_modules/.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+  echo "bootstrap: npm ci (test tools: @segment/analytics-node, axe-core)"
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  touch node_modules
 fi
 # The compiled scoring modules: rebuilt only when a hot module's source changed (~20 s).
 .venv/bin/python scripts/build_native.py

@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from scoring.errors import StackError
 from streams.cli import app
 from streams.dev import stack as st
-from streams.errors import StackError
 from streams.settings import get_settings
 
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) from Maven Central and Redis.",

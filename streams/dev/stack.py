@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from streams.errors import StackError
+from scoring.errors import StackError
 from streams.kafka import kafka_cluster_id
 from streams.settings import Settings
 

@@ -1,7 +1,7 @@
 """The one Protocol every delivery channel implements, and what a channel is handed.
 
 A channel turns one `Delivery` into one outbound message (an HTTP POST, an e-mail). It returns
-when the receiver accepted the message and raises a `streams.notify.errors.DeliveryError`
+when the receiver accepted the message and raises a `scoring.errors.DeliveryError`
 otherwise (retryable or not); it never retries, sleeps for a backoff or touches Redis itself:
 the pipeline stages do that. `Delivery.idempotency_key` travels with every send (the
 `webhook-id` header, an `Idempotency-Key` header, the e-mail `Message-ID`) so a receiver can

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
+from scoring.errors import MalformedAlertError
 from streams.notify.channel import Delivery
-from streams.notify.errors import MalformedAlertError
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 
 from scoring.bands import BAND_NAMES
+from scoring.errors import MalformedAlertError
 from streams.notify.config import RouteConfig
-from streams.notify.errors import MalformedAlertError
 
 REQUIRED_STR = ("alert_id", "kind", "account", "to", "direction", "reason")
 

@@ -22,10 +22,10 @@ from aiokafka.errors import KafkaError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from scoring.errors import MalformedAlertError
 from streams.notify import dlq, metrics
 from streams.notify.config import NotifierSettings, RouteConfig
 from streams.notify.entry import Entry
-from streams.notify.errors import MalformedAlertError
 from streams.notify.keys import Keys
 from streams.notify.route import parse_alert, route_alert
 

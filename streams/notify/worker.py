@@ -25,16 +25,16 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from streams.notify import cooldown, dedup, dlq, metrics, retry
-from streams.notify.channel import Channel
-from streams.notify.config import NotifierSettings
-from streams.notify.entry import Entry
-from streams.notify.errors import (
+from scoring.errors import (
     DeliveryError,
     MalformedAlertError,
     RefusedTargetError,
     RetryableDeliveryError,
 )
+from streams.notify import cooldown, dedup, dlq, metrics, retry
+from streams.notify.channel import Channel
+from streams.notify.config import NotifierSettings
+from streams.notify.entry import Entry
 from streams.notify.keys import GROUP, Keys
 
 log = logging.getLogger("pulse.notifier")

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from scoring.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.dev.stack import free_port
 from streams.notify.channel import Channel, Delivery
 from streams.notify.channels import build_channel, parse_channel_config
 from streams.notify.channels.email import message_id
-from streams.notify.errors import PermanentDeliveryError, RetryableDeliveryError
 from tests.integration.channel_harness import RecordingSmtpHandler, start_smtp
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

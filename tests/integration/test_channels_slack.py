@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from scoring.errors import PermanentDeliveryError, RefusedTargetError, RetryableDeliveryError
 from streams.notify.channel import Channel, Delivery
 from streams.notify.channels import build_channel, parse_channel_config
-from streams.notify.errors import PermanentDeliveryError, RefusedTargetError, RetryableDeliveryError
 from tests.integration.channel_harness import HttpReceiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

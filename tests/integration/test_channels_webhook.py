@@ -21,17 +21,17 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from scoring.errors import ConfigError
+from scoring.errors import (
+    ConfigError,
+    PermanentDeliveryError,
+    RefusedTargetError,
+    RetryableDeliveryError,
+)
 from streams.dev.stack import free_port
 from streams.notify.channel import Channel, Delivery
 from streams.notify.channels import build_channel, parse_channel_config
 from streams.notify.channels.http import HttpPoster
 from streams.notify.channels.ssrf import parse_networks
-from streams.notify.errors import (
-    PermanentDeliveryError,
-    RefusedTargetError,
-    RetryableDeliveryError,
-)
 from tests.integration.channel_harness import HttpReceiver, self_signed_cert, server_tls
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -18,11 +18,11 @@ import pytest
 import standardwebhooks
 from redis.asyncio import Redis
 
+from scoring.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.dev.stack import free_port
 from streams.notify.channel import Delivery
 from streams.notify.channels import build_channel
 from streams.notify.config import NotifierConfig, parse_config
-from streams.notify.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.notify.keys import GROUP, Keys
 from streams.notify.router import Router
 from streams.notify.runner import Endpoints, run

@@ -10,10 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.bands import BAND_NAMES
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, MalformedAlertError
 from streams.notify.config import NotifierSettings, parse_config
 from streams.notify.cooldown import Record, decide
-from streams.notify.errors import MalformedAlertError
 from streams.notify.retry import backoff, delay, should_retry
 from streams.notify.route import parse_alert, route_alert
 

@@ -4,7 +4,7 @@
     parse_channel_config    validate one table (a dict from tomllib) into a ChannelConfig
     build_channel           a ChannelConfig -> a `Channel` ready to `send`
 
-Each channel sends once and raises a classified `DeliveryError` (see `streams.notify.errors`);
+Each channel sends once and raises a classified `DeliveryError` (see `scoring.errors`);
 the pipeline retries. See README.md next to this file for the keys of each type.
 """
 

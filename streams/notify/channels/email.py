@@ -30,10 +30,10 @@ from email.message import EmailMessage
 import aiosmtplib
 from aiosmtplib.response import SMTPResponse
 
+from scoring.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.notify.channel import Delivery
 from streams.notify.channels.config import EmailConfig
 from streams.notify.channels.render import describe, html_body, subject, text
-from streams.notify.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
 log = logging.getLogger("pulse.notifier")
 _NOT_ATOM = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")

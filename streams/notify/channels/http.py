@@ -28,10 +28,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from scoring.errors import ConfigError
+from scoring.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 from streams.notify.channels.config import _HttpOptions
 from streams.notify.channels.ssrf import IPAddress, IPNetwork, parse_networks, resolve_checked
-from streams.notify.errors import PermanentDeliveryError, RetryableDeliveryError
 
 USER_AGENT = "customer-pulse-notifier/0.1"
 RETRYABLE_STATUS = frozenset({408, 425, 429})

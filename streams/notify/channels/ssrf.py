@@ -22,7 +22,7 @@ import logging
 import socket
 from collections.abc import Sequence
 
-from streams.notify.errors import RefusedTargetError, RetryableDeliveryError
+from scoring.errors import RefusedTargetError, RetryableDeliveryError
 
 log = logging.getLogger("pulse.notifier")
 

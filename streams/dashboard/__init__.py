@@ -1,0 +1,1 @@
+"""`pulse dashboard`: the customer-success read model and its pages."""

@@ -1,0 +1,1 @@
+"""`pulse ingest`: the HTTP intake speaking Segment's tracking API."""
