@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from streams.dev import stack
+from streams.kafka import ensure_topics, kafka_cluster_id
 from streams.settings import Settings
 
 _BROKERS: dict[str, str] = {}  # bootstrap -> cluster id, for the summary line
@@ -51,7 +52,7 @@ def kafka_bootstrap(stack_settings: Settings) -> Iterator[str]:
 
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as kc:
             bootstrap = kc.get_bootstrap_server()
-            print(f"\nkafka (testcontainers) at {bootstrap}, cluster id {stack.kafka_cluster_id(bootstrap)}")
+            print(f"\nkafka (testcontainers) at {bootstrap}, cluster id {kafka_cluster_id(bootstrap)}")
             yield bootstrap
             return
     else:
@@ -93,7 +94,7 @@ def unique_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Cal
 
     def make(base: str = "topic", partitions: int = 1) -> str:
         name = unique_name(base)
-        stack.ensure_topics(kafka_bootstrap, [name], partitions)
+        ensure_topics(kafka_bootstrap, [name], partitions)
         return name
 
     return make

@@ -12,6 +12,7 @@ from rich.table import Table
 from scoring.errors import StackError
 from streams.cli import app
 from streams.dev import stack as st
+from streams.kafka import ensure_topics
 from streams.settings import get_settings
 
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) from Maven Central and Redis.",
@@ -46,7 +47,7 @@ def up(
         rows = st.up(s, timeout=timeout)
         if topics:
             names = [s.topic(n) for n in st.STANDARD_TOPICS]
-            created = st.ensure_topics(s.bootstrap, names, partitions or s.partitions)
+            created = ensure_topics(s.bootstrap, names, partitions or s.partitions)
             rows[0].detail += f"; topics created: {', '.join(created) or 'none (all exist)'}"
     except StackError as exc:
         _fail(exc)

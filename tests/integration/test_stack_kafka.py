@@ -11,6 +11,7 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.dev import stack
+from streams.kafka import kafka_cluster_id
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def test_ten_thousand_records_round_trip(kafka_bootstrap: str, unique_topic) -> 
     got = asyncio.run(_consume_all(kafka_bootstrap, topic, 10_000))
     assert len(got) == 10_000
     assert set(got) == {f"record-{i}".encode() for i in range(10_000)}
-    print(f"cluster id: {stack.kafka_cluster_id(kafka_bootstrap)}")
+    print(f"cluster id: {kafka_cluster_id(kafka_bootstrap)}")
 
 
 def test_redis_round_trip(redis_url: str, redis_prefix: str) -> None:
@@ -75,7 +76,7 @@ def test_committed_offsets_and_records_survive_a_broker_kill(kafka_bootstrap: st
     assert len(asyncio.run(_consume_all(kafka_bootstrap, topic, 1000, group=group, commit=True))) == 1000
     time.sleep(1)  # let the broker write the log segment and the offsets topic
     stack.kill_kafka(s)
-    assert stack.kafka_cluster_id(kafka_bootstrap, timeout=2) is None  # it is really down
+    assert kafka_cluster_id(kafka_bootstrap, timeout=2) is None  # it is really down
     stack.up(s)
 
     async def committed() -> int | None:
