@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_future_skew_seconds: float = 300.0
     lag_interval: float = 5.0  # the worker's lag monitor: seconds between broker polls
     lag_samples: int = 10  # ... and commits kept per partition (Burrow's window)
+    lag_allowed: int = 0  # ... and lag up to which a partition is never in error (Burrow's allowed-lag)
 
     # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
     stack_dir: Path = Path(".pulse")

@@ -16,7 +16,8 @@ from streams.cli import app
 from streams.settings import get_settings
 from streams.worker.lagmon import LagMonitor, PartitionStatus, worst
 
-STYLE = {"OK": "green", "WARN": "yellow", "STALL": "red", "STOP": "bold red", "ERR": "bold magenta"}
+STYLE = {"OK": "green", "WARN": "yellow", "STALL": "red", "STOP": "bold red", "REWIND": "bold magenta",
+         "ERR": "bold magenta"}
 
 
 def lag_table(rows: list[PartitionStatus], title: str | None = None) -> Table:
@@ -56,10 +57,12 @@ LAG_HELP = (
     "Committed offset, end offset, lag and Burrow status per partition of each consumer group.\n\n"
     "Polls the broker --samples times, --interval seconds apart (a first answer takes "
     "(samples - 1) x interval seconds), and evaluates each partition over that window with Burrow's "
-    "rules: OK; WARN, lag grew over the whole window; STALL, the consumer is alive but its committed "
-    "offset did not move while lag > 0; STOP, no commit for longer than the window spans while "
-    "lag > 0; ERR, the committed offset went backwards. STALL and WARN need a full window.\n\n"
-    "Exit status: 0 when every partition is OK, 1 otherwise."
+    "rules: OK; STOP, no commit for longer than the window spans while lag > --allowed-lag (unless "
+    "the consumer was caught up within the window's polls); REWIND, the committed offset went "
+    "backwards and has not come back; STALL, the consumer is alive but its committed offset did not "
+    "move; WARN, lag grew over the whole window. STALL and WARN need a full window. A group is OK, "
+    "WARN or ERR (any STOP, STALL or REWIND partition).\n\n"
+    "Exit status: 0 when every group is OK, 1 otherwise."
 )
 
 
@@ -70,6 +73,8 @@ def lag(
     samples: int = typer.Option(5, "--samples", "-n", min=2,
                                 help="Sliding window: commits kept per partition (Burrow's intervals)."),
     interval: float = typer.Option(1.0, "--interval", "-i", min=0.05, help="Seconds between broker polls."),
+    allowed_lag: int = typer.Option(0, "--allowed-lag", min=0,
+                                    help="Lag up to which a partition is never in error."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Keep polling, redraw the table (Ctrl-C stops)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one line per poll with --watch)."),
 ) -> None:
@@ -77,7 +82,8 @@ def lag(
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # errors are reported below, once
     s = get_settings()
     groups: dict[str, list[str]] | None = {g: [] for g in group} if group else None
-    monitor = LagMonitor(s.bootstrap, groups, prefix=s.topic_prefix, samples=samples, interval=interval)
+    monitor = LagMonitor(s.bootstrap, groups, prefix=s.topic_prefix, samples=samples, interval=interval,
+                         allowed_lag=allowed_lag)
     console = Console() if sys.stdout.isatty() else Console(width=200)
     try:
         rows = asyncio.run(_run(monitor, None if watch else samples, as_json, console))

@@ -81,5 +81,5 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     from streams.worker.web import register_web
 
     register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
-                 lag_samples=s.lag_samples)
+                 lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
     return app

@@ -51,10 +51,11 @@ def assigned(app: Any) -> set[tuple[str, int]]:
 
 
 def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_interval: float = 5.0,
-                 lag_samples: int = 10) -> LagMonitor:
+                 lag_samples: int = 10, lag_allowed: int = 0) -> LagMonitor:
     """Add the views and the background lag sampler to `app`; returns the monitor."""
     group = app.conf.id
-    monitor = LagMonitor(bootstrap, {group: topics}, samples=lag_samples, interval=lag_interval)
+    monitor = LagMonitor(bootstrap, {group: topics}, samples=lag_samples, interval=lag_interval,
+                         allowed_lag=lag_allowed)
     metrics.bind_app(app)
     joined = asyncio.Event()  # set by the first partition assignment (even an empty one)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -61,14 +62,29 @@ def test_zero_lag_anywhere_in_the_window_is_ok() -> None:
     assert evaluate(window, 9, now=2, size=3) == "OK"
 
 
-def test_offset_going_backwards_is_err() -> None:
+def test_offset_going_backwards_is_rewind_until_it_is_back() -> None:
     window = w((0, 100, 5), (1, 50, 60), (2, 60, 60))
-    assert evaluate(window, 60, now=2, size=3) == "ERR"
+    assert evaluate(window, 60, now=2, size=3) == "REWIND"
+    # Burrow (since its PR #716) forgives a rewind once the consumer is past the old offset again
+    assert evaluate(window + w((3, 100, 40)), 40, now=3, size=4) == "OK"
 
 
 def test_stop_is_checked_before_rewind_as_in_burrow() -> None:
     window = w((0, 100, 5), (1, 50, 60))
     assert evaluate(window, 60, now=10, size=2) == "STOP"
+
+
+def test_caught_up_in_the_recent_polls_is_not_stop() -> None:
+    window = w((0, 100, 50), (10, 200, 40), (20, 300, 30))
+    assert evaluate(window, 30, now=40.5, size=3, ends=[330, 300]) == "OK"  # end 300 <= commit 300
+    assert evaluate(window, 30, now=40.5, size=3, ends=[330, 301]) == "STOP"
+
+
+def test_lag_within_the_allowed_lag_is_never_an_error() -> None:
+    window = w((0, 100, 50), (1, 100, 60), (2, 100, 70))
+    assert evaluate(window, 70, now=2, size=3, allowed_lag=70) == "OK"
+    assert evaluate(window, 71, now=2, size=3, allowed_lag=70) == "OK"  # lag <= 70 in the window
+    assert evaluate(window, 71, now=2, size=3, allowed_lag=49) == "STALL"
 
 
 samples = st.lists(st.tuples(st.floats(0, 100), st.integers(0, 1000), st.integers(0, 1000)),
@@ -81,12 +97,12 @@ def test_status_is_always_one_of_burrows(rows: list[tuple[float, int, int]], lag
     rows = sorted(rows)
     window = w(*rows)
     status = evaluate(window, lag, now=rows[-1][0] + dt, size=size)
-    assert status in ("OK", "WARN", "STALL", "STOP", "ERR")
+    assert status in ("OK", "WARN", "STALL", "STOP", "REWIND")
     if lag <= 0:
         assert status == "OK"
     if status in ("STALL", "WARN"):
         assert len(window) >= size and all(s.lag > 0 for s in window)
-    if status == "ERR":
+    if status == "REWIND":
         assert any(b.offset < a.offset for a, b in pairwise(window))
 
 
@@ -101,14 +117,14 @@ def test_monotonic_progress_with_caught_up_sample_is_never_an_error(steps: list[
 
 
 def _row(status: str) -> PartitionStatus:
-    return PartitionStatus("g", "t", 0, 1, 2, 1, status, 1, False)
+    return PartitionStatus("g", "t", 0, 1, 2, 1, status, 1, 0.1)
 
 
 def test_worst_orders_statuses() -> None:
     assert worst([]) == "OK"
     assert worst([_row("OK"), _row("WARN")]) == "WARN"
-    assert worst([_row("STALL"), _row("STOP"), _row("WARN")]) == "STOP"
-    assert worst([_row("ERR"), _row("STOP")]) == "ERR"
+    assert worst([_row("STALL"), _row("STOP"), _row("WARN")]) == "ERR"  # Burrow's group status
+    assert worst([_row("REWIND"), _row("OK")]) == "ERR"
 
 
 def test_monitor_window_adds_commits_only_when_live_or_moved() -> None:
@@ -116,8 +132,10 @@ def test_monitor_window_adds_commits_only_when_live_or_moved() -> None:
     key = ("g", "t", 0)
     # live and caught up, then the consumer dies with lag growing: offset unchanged, not live
     assert m._observe(key, 10, 10, True, 0.0).status == "OK"
-    assert m._observe(key, 10, 15, False, 1.0).status == "STOP"  # one commit, 1 s old, lag 5
+    # one commit, 1 s old, lag 5: not STOP while a recent poll saw it caught up (end 10 <= 10)
+    assert [m._observe(key, 10, 15 + i, False, 1.0 + i).status for i in range(3)] == ["OK", "OK", "STOP"]
     assert len(m.windows[key]) == 1
+    assert m._observe(key, 10, 20, False, 5.0).complete == pytest.approx(1 / 3)
     # live but stuck: every poll is a commit of the same offset -> a full window -> STALL
     m2 = LagMonitor("unused:1", {"g": ["t"]}, samples=3, interval=1.0)
     statuses = [m2._observe(key, 10, 10 + i, True, float(i)).status for i in range(1, 5)]

@@ -86,10 +86,10 @@ def test_resolve_batch_counts_consumed_and_invalid_by_reason() -> None:
 def test_lag_status_gauge_has_exactly_one_status_set() -> None:
     from streams.worker.lagmon import PartitionStatus
 
-    metrics.set_lag([PartitionStatus("g", "t", 3, 10, 25, 15, "STALL", 5, True)])
+    metrics.set_lag([PartitionStatus("g", "t", 3, 10, 25, 15, "STALL", 5, 1.0)])
     got = {s: value("pulse_consumer_lag_status", group="g", topic="t", partition="3", status=s)
-           for s in ("OK", "WARN", "STALL", "STOP", "ERR")}
-    assert got == {"OK": 0, "WARN": 0, "STALL": 1, "STOP": 0, "ERR": 0}
+           for s in ("OK", "WARN", "STALL", "STOP", "REWIND")}
+    assert got == {"OK": 0, "WARN": 0, "STALL": 1, "STOP": 0, "REWIND": 0}
     assert value("pulse_consumer_lag", group="g", topic="t", partition="3") == 15
     metrics.set_lag([PartitionStatus("g", "t", 3, 25, 25, 0, "OK", 5, True)])
     assert value("pulse_consumer_lag_status", group="g", topic="t", partition="3", status="STALL") == 0
