@@ -19,7 +19,7 @@ class Account:
     """State of one known account (one with at least one accepted event).
 
     `clock` is the largest accepted event time. The sweep advances clocks
-    lazily: the account's clock as DESIGN.md defines it is
+    lazily: the account's clock as docs/semantics.md#late-events defines it is
     `max(clock, last sweep point)` when the account existed at that sweep
     (`since_sweep` < the scorer's sweep count), else `clock`.
     """

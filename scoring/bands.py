@@ -1,4 +1,4 @@
-"""Bands and hysteresis.
+"""Bands and hysteresis (docs/semantics.md#bands).
 
 Bands are ordered at_risk < red < yellow < green < thriving and handled as
 their index here; `BAND_NAMES[i]` is the name. With the default edges:
@@ -19,7 +19,7 @@ AT_RISK, RED, YELLOW, GREEN, THRIVING = range(5)
 @dataclass(frozen=True, slots=True)
 class Edges:
     """A model's band edges as plain floats (what `base_band` reads on every evaluation; a
-    pydantic model's attribute access is several times slower)."""
+    pydantic model's attribute access is slower)."""
 
     at_risk_below: float
     red_max: float

@@ -1,5 +1,7 @@
 """Decay mode: score(t) = sum of w_i * 2^(-(t - t_i) / half_life) over accepted events.
 
+The rule: docs/semantics.md#decay.
+
 State per account is (score, ref): the score as of time `ref` (the latest
 accepted event time). An in-order event decays the score to its time and adds
 its weight; an out-of-order one is added with its own decay. There are no late

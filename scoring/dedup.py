@@ -1,4 +1,4 @@
-"""messageId dedup memory of one account, bounded.
+"""messageId dedup memory of one account, bounded (the rule: docs/semantics.md#dedup).
 
 Each recorded messageId keeps the account clock as it stood just after its
 event was handled. A pair is forgotten once the account's clock at a later

@@ -16,7 +16,7 @@ partition of the account-keyed topic in the stream. Per event it
 
 `finish()` advances every account to the stream clock and evaluates (the end
 of a replay file). Band changes come back as `Change`s, in the order they
-happened. Readings of DESIGN.md made here:
+happened. Readings (docs/semantics.md#late-events, #bands, #sweep):
 
 - "the account's clock" for the late check, dedup memory and band
   evaluation includes sweep points the account was advanced to;

@@ -6,9 +6,9 @@ Only names that can matter are tracked (those with a non-zero weight, and the he
 health score counts), so the state is bounded by W buckets x tracked names per account whatever
 the account's traffic.
 
-The same bucketed counts serve both score modes. In decay mode they are a reading of DESIGN.md
-(which is silent): "in the window" means the last `window_days` as window mode defines it
-(buckets > bucket(C) - W), so `top_events` lists weight x count over that span, undecayed.
+The same bucketed counts serve both score modes. In decay mode "in the window" means the last
+`window_days` as window mode defines it (buckets > bucket(C) - W), so `top_events` lists
+weight x count over that span, undecayed (docs/semantics.md#explanation).
 
 Pruning is lazy: `prune(cut)` drops the buckets <= cut and is called before each reading.
 """

@@ -1,4 +1,4 @@
-"""The Customer Health Score (CHS, seed 004): components scored 0..100, combined by weight.
+"""The Customer Health Score (CHS): components scored 0..100, combined by weight.
 
 Components (the model's `[health]` table chooses which, with weights that sum to 1):
 
@@ -10,22 +10,8 @@ Components (the model's `[health]` table chooses which, with weights that sum to
 | billing    | the value of the latest billing event (`Invoice Paid` 100, ...)        | none yet    |
 | onboarding | 100 x milestones reached / milestones in the checklist                 | never       |
 
-Readings where DESIGN.md is silent:
-
-- **Re-distribution.** A component with no data yet (NPS never submitted, no billing event yet)
-  is left out and its weight is re-distributed to the others in proportion to their weights:
-  health = sum(w_i x c_i) / sum(w_i) over the components that have data. If none with a
-  positive weight has data, there is no health score yet (no evaluation).
-- **"Latest"** is by event time (the largest timestamp; on a tie the later arrival wins), so an
-  out-of-order old NPS response does not override a newer one. An `NPS Submitted` whose
-  `properties.score` is not a number within 0..10 is ignored by the NPS component and signals.
-- **"Tickets in the window"** are the accepted `Support Ticket Opened` events whose bucket is in
-  the model's window (buckets > bucket(C) - W, window mode's rule), in both score modes.
-- **Onboarding**: a milestone is reached by its first accepted event; the account's first event
-  is its earliest accepted event time; time-to-aha = (first `aha` milestone time) - (first event).
-- When: the health score is evaluated with the engagement score (after every accepted event of
-  the account and when the sweep evaluates the account, at the account's clock), banded with
-  the same thresholds and hysteresis; the first evaluation sets the band without an alert.
+The rules (re-distribution of a component with no data yet, "latest" by event time, tickets in
+the window, onboarding, when health is evaluated, rounding) are in docs/semantics.md#health.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ _DEFAULT_BILLING = {"Invoice Paid": 100.0, "Payment Failed": 30.0, "Subscription
 
 
 class SignalsConfig(BaseModel):
-    """Signal alerts of the health model (seed 004); see scoring/signals.py."""
+    """Signal alerts of the health model (docs/semantics.md#signals); see scoring/signals.py."""
 
     model_config = _STRICT
 
@@ -99,7 +99,7 @@ class SignalsConfig(BaseModel):
 
 
 class HealthConfig(BaseModel):
-    """The Customer Health Score (seed 004); see scoring/health.py for the arithmetic.
+    """The Customer Health Score (docs/semantics.md#health); scoring/health.py does the arithmetic.
 
     `weights` maps components (usage, nps, support, billing and the optional onboarding) to
     weights >= 0 that must sum to 1. A component left out of `weights` is not part of the

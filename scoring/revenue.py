@@ -28,14 +28,14 @@ MRR movements (the account's MRR never goes below 0):
   events are the only movements. So, exactly,
   start MRR + new + expansion - contraction - churned = end MRR.
 
-KPIs (seed 004, "Establece Métricas Financieras"):
+KPIs (summarised in docs/semantics.md#revenue):
 
 - accounts at start: accounts with MRR > 0 just before the period starts
   (events at `start_us` are in the period). They are the retention cohort.
 - churned accounts: cohort accounts whose MRR a `Subscription Canceled` in the
   period set to 0 (counted once, even if they come back).
-- churn rate = churned accounts / accounts at start (seed 004: "clientes
-  perdidos en el período / clientes al inicio del período");
+- churn rate = churned accounts / accounts at start (customers lost in the
+  period / customers at the start of the period);
   monthly churn rate = churn rate x 30 / period days (linear, not compounded;
   the rate itself when the period is 30 days). None when there are no
   accounts at start or the period has no length.
@@ -43,12 +43,12 @@ KPIs (seed 004, "Establece Métricas Financieras"):
   NRR = (start MRR + cohort expansion - cohort contraction - cohort churned) /
   start MRR, where "cohort" movements are those of the accounts at start (new
   accounts' movements and reactivations are left out, as retention is about
-  existing customers: seed 004's NRR). None when start MRR is 0.
+  existing customers). None when start MRR is 0.
 - expansion / contraction / new / churned MRR: the movements of all accounts
   in the period (the MRR bridge above).
 - ARPA = MRR at the end / accounts with MRR > 0 at the end (None if none).
-- LTV = ARPA / monthly churn rate (seed 004: "ingresos promedio por cuenta /
-  tasa de abandono"); None when the monthly churn rate is 0 or None (no churn:
+- LTV = ARPA / monthly churn rate (average revenue per account / churn
+  rate); None when the monthly churn rate is 0 or None (no churn:
   the lifetime is unbounded, not a number).
 - trial-to-paid conversion: trial accounts are accounts whose first trial
   marker falls in the period; a marker is a `Trial Started` event or a `group`

@@ -1,20 +1,10 @@
-"""Signal alerts straight from the seeds (004), and each alert's default route and action.
+"""Signal alerts and each alert's default route and action (docs/semantics.md#signals).
 
-A signal is raised by one accepted event (or, for onboarding and sharp drops, by an
-evaluation), independently of band changes:
-
-- `nps_detractor`: `NPS Submitted` with score <= nps_detractor_max (0-6);
-- `nps_promoter`: `NPS Submitted` with score >= nps_promoter_min (9-10);
-- `payment_failed` / `subscription_past_due`: `Payment Failed` / `Subscription Past Due`;
-- `contraction`: an event listed in `contraction` (`Add-on Canceled`, `Subscription
-  Downgraded`), with `properties.mrr_delta` in the detail when it is a number;
-- `onboarding_stalled`: no milestone reached `stall_days` after the account's first event (once
-  per account; noticed at the account's next evaluation: an event, or a sweep that evaluates it);
-- `sharp_drop`: the score fell by >= sharp_drop_points since `trend_days` earlier, band change
-  or not (once per drop: re-armed when the score is back above that line).
-
-Passives (NPS 7-8) raise nothing. `ROUTES` holds the default route name and suggested action
-per reason, and per band for band changes (DESIGN.md's band table).
+A signal is raised by one accepted event (`event_signals`: NPS detractor or promoter, failed
+payment, past due, contraction) or, for onboarding and sharp drops, by an evaluation
+(scoring/insight.py), independently of band changes. docs/semantics.md#signals gives each
+reason's trigger, default route and suggested action. `ROUTES` holds the default route name and
+suggested action per reason, `BAND_ROUTES` per band for band changes (docs/semantics.md#bands).
 """
 
 from __future__ import annotations

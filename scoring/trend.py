@@ -1,5 +1,7 @@
 """The trend of a score: what it was `trend_days` days earlier, kept compactly (no events stored).
 
+The rule: docs/semantics.md#explanation.
+
 `Trend` is a small ring of daily snapshots `[day, value]` (`day` = floor(clock / 86400 s)):
 each evaluation of the score records its value for the day of the evaluation's clock (a later
 evaluation on the same day overwrites it), so each entry is the score as the account's last

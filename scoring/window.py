@@ -1,4 +1,4 @@
-"""Window mode: a bucketed rolling sum.
+"""Window mode: a bucketed rolling sum (docs/semantics.md#window).
 
 `bucket(ts) = floor(ts / bucket_seconds)`; the score at clock C is the sum of
 the weights of accepted events whose bucket is > bucket(C) - W. An event whose

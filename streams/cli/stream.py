@@ -72,7 +72,7 @@ def worker(
         pass
     w = Worker(faust_app, loglevel=loglevel, quiet=True)
     # Faust's terminal spinner sets the root logger to DEBUG, so every debug record of aiokafka
-    # and faust is built and then dropped: ~15% of the worker's CPU in a py-spy profile.
+    # and faust is built and then dropped (a large share of the worker's CPU: docs/benchmarks.md).
     w.spinner = None
     w.execute_from_commandline()
 

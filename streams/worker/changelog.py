@@ -4,8 +4,7 @@ A Faust `table[key] = value` goes through `Table.on_key_set -> send_changelog ->
 a per-message path (FutureMessage, PendingMessage, the ProducerBuffer task awaiting
 `Topic.publish_message` one record at a time). With many accounts almost every scored event
 dirties a distinct account, so that path ran once per event and was the worker's largest cost
-(a py-spy profile of `pulse worker` on 525k events / 100k accounts: ~35% of samples in it, the
-buffer logging "producer buffer full" thousands of times).
+in a profile (docs/benchmarks.md#where-the-time-goes).
 
 `TableWriter` keeps the same on-disk and on-topic result and the same recovery story:
 

@@ -1,8 +1,9 @@
 """The worker's Prometheus metrics (`pulse_*`), served at `/metrics` by `streams.worker.web`.
 
-The agents call these helpers once per batch, never per event: the worker runs at tens of
-thousands of events/s and a labelled `.inc()` per event would cost more than the scoring. The
-batch loops count with plain ints; the helpers add the totals. Histograms are sampled:
+The agents call these helpers once per batch, never per event: a labelled `.inc()` per event
+would cost more than the scoring (docs/benchmarks.md#metrics-overhead). The batch loops count
+with plain ints; the helpers add the totals (every metric: docs/operations.md#metrics).
+Histograms are sampled:
 
 - `pulse_event_lag_seconds`: per batch and touched partition, one observation for the newest
   event the batch applied (wall clock - the partition's stream clock, i.e. the largest event
