@@ -1,4 +1,4 @@
-"""The Customer Health Score (seed 004): the worked example and the component arithmetic.
+"""The Customer Health Score (docs/semantics.md#health): the worked example and the component arithmetic.
 
 Every expected value is computed by hand (tests/data/health/EXAMPLE.md, and the comments here);
 none is produced by the code under test.

@@ -46,7 +46,7 @@ def test_default_routes_follow_the_band_table(frm: str, to: str) -> None:
 
 
 @pytest.mark.parametrize(("reason", "band", "direction", "channel"), [
-    # the seeds' action per signal (DESIGN.md / seed 004): who acts on it
+    # each signal's suggested action (docs/semantics.md#signals): who acts on it
     ("nps_detractor", "yellow", "none", "csm"),          # CSM call within 24 h
     ("payment_failed", "green", "none", "csm"),          # billing follow-up
     ("subscription_past_due", "red", "none", "csm"),

@@ -1,4 +1,4 @@
-"""Signal alerts from the seeds (004), on hand-written events; expectations computed by hand.
+"""Signal alerts (docs/semantics.md#signals), on hand-written events; expectations computed by hand.
 
 Model `MODEL` unless said otherwise: `Login` weighs 10, everything else 0; health weights usage
 0.4, nps 0.1, support 0.2, billing 0.3; onboarding checklist ["Integration Connected"] with
