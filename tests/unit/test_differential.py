@@ -1,4 +1,4 @@
-"""`pulse replay` against an independent naive implementation of DESIGN.md, on generated faulty
+"""`pulse replay` against an independent naive implementation of docs/semantics.md, on generated faulty
 telemetry: multi-user accounts, group calls and remaps, retries, out-of-order and late events,
 batch envelopes, malformed lines; window mode with hysteresis."""
 

@@ -1,9 +1,9 @@
 """The public worked examples (tests/data/EXAMPLE.md): `pulse replay` must reproduce the outputs
-that were written out by hand from DESIGN.md's rules.
+that were written out by hand from the rules in docs/semantics.md.
 
 The expected files in tests/data/example*_expected/ were NOT produced by the code under test;
 each number is derived in tests/data/EXAMPLE.md. If this test fails, check the arithmetic in
-EXAMPLE.md against DESIGN.md before touching either side.
+EXAMPLE.md against docs/semantics.md before touching either side.
 """
 
 from __future__ import annotations
