@@ -70,7 +70,8 @@ async def test_block_kit_message(receiver: HttpReceiver) -> None:
     assert got.headers["Content-Type"].startswith("application/json")
     assert got.headers["Idempotency-Key"] == f"{ALERT['alert_id']}.csm-slack"
     msg = json.loads(got.body)
-    assert msg["text"] == "🔴 acct/42 <&>: engagement yellow → red (down), score 37.5 (58.0 seven days ago, -20.5)"
+    # `text` is mrkdwn for Slack too (a `<!channel>` there would ping): escaped like the blocks
+    assert msg["text"] == "🔴 acct/42 &lt;&amp;&gt;: engagement yellow → red (down), score 37.5 (58.0 seven days ago, -20.5)"
 
     blocks = msg["blocks"]
     assert [b["type"] for b in blocks] == ["header", "section", "section", "actions", "context"]

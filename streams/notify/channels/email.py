@@ -33,10 +33,11 @@ from aiosmtplib.response import SMTPResponse
 from scoring.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.notify.channel import Delivery
 from streams.notify.channels.config import EmailConfig
-from streams.notify.channels.render import describe, html_body, subject, text
+from streams.notify.channels.render import describe, header_safe, html_body, subject, text
 
 log = logging.getLogger("pulse.notifier")
-_NOT_ATOM = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+")
+# letters, digits and `-_+`: a dot-atom, without `=?` (an RFC 2047 encoded word) or quoting chars
+_NOT_ATOM = re.compile(r"[^A-Za-z0-9_+-]+")
 
 
 def message_id(idempotency_key: str, sender: str) -> str:
@@ -76,7 +77,7 @@ class EmailChannel:
         msg["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
         msg["Message-ID"] = message_id(delivery.idempotency_key, c.from_)
         msg["Auto-Submitted"] = "auto-generated"   # RFC 3834: no vacation auto-replies
-        msg["X-Pulse-Alert-Id"] = view.alert_id
+        msg["X-Pulse-Alert-Id"] = header_safe(view.alert_id)
         msg.set_content(text(view))
         msg.add_alternative(html_body(view), subtype="html")
         return msg

@@ -228,9 +228,17 @@ def facts(v: AlertView) -> list[tuple[str, str]]:
     return rows
 
 
+def header_safe(s: str) -> str:
+    """A header value that no e-mail generator can decode into another header: RFC 2047
+    encoded words (`=?utf-8?q?x=0D=0ABcc:...?=`) are broken up. Python's generator before
+    3.11.10 / 3.12.5 (CVE-2024-6923) writes the CR/LF such a word decodes to into the message
+    when it folds the header, i.e. a forged `Bcc:`."""
+    return s.replace("=?", "= ?")
+
+
 def subject(v: AlertView, prefix: str = "") -> str:
     score = f" (score {v.score})" if v.score else ""
-    return clean(f"{prefix} {v.emoji} {v.title}{score}".strip(), 250)
+    return header_safe(clean(f"{prefix} {v.emoji} {v.title}{score}".strip(), 250))
 
 
 def text(v: AlertView) -> str:
@@ -301,4 +309,5 @@ def slack_payload(v: AlertView) -> dict[str, Any]:
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _mrkdwn(foot)}]})
     fallback = f"{v.emoji} {v.title}" + (f", score {v.score}" if v.score else "") \
         + (f" ({v.trend})" if v.trend else "")
-    return {"text": fallback, "blocks": blocks}
+    # Slack parses the top-level `text` as mrkdwn too: `<!channel>` in an account id would ping
+    return {"text": _mrkdwn(fallback), "blocks": blocks}
