@@ -148,11 +148,13 @@ def bench_stream(
     envelopes: bool = typer.Option(False, help="Send half of the events in batch envelopes."),
     latency_rate: float = typer.Option(5000, help="Events/s during the latency phase."),
     latency_seconds: float = typer.Option(20, help="Length of the latency phase (0: skip)."),
+    quix: bool = typer.Option(True, help="Also run the Quix Streams baselines (floor and the same job)."),
 ) -> None:
-    """Time the Pulse pipeline against a plain aiokafka loop on the same broker; print JSON."""
+    """Time the Pulse pipeline against a plain aiokafka loop, the Faust floor and Quix Streams (its
+    floor and the same job like for like) on the same broker and data; print JSON with every ratio."""
     import json
 
     from streams.dev.bench import run
 
     typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
-                              latency_seconds, envelopes=envelopes), indent=2))
+                              latency_seconds, envelopes=envelopes, quix=quix), indent=2))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from scoring.model import load_model
 from streams.dev.produce import produce_file
@@ -110,10 +110,13 @@ def start_worker(s: Settings, model_path: Path, partitions: int, log: Path) -> s
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-async def pipeline(s: Settings, n_scored_min: int) -> tuple[float, float]:
-    """(seconds from worker start to first progress, seconds from first progress to caught up)."""
+async def pipeline(s: Settings, group: str | None = None,
+                   topics: list[str] | None = None) -> tuple[float, float]:
+    """(seconds from start to the group's first commit on `events`, seconds from then until the
+    group has caught up on every topic of the job). Default: the Pulse worker's group and topics."""
     names = TopicNames.from_settings(s)
-    group = f"{s.topic_prefix}worker"
+    group = group or f"{s.topic_prefix}worker"
+    topics = topics or [names.events, names.scored]
     t0 = time.perf_counter()
     first = None
     while first is None:
@@ -122,8 +125,58 @@ async def pipeline(s: Settings, n_scored_min: int) -> tuple[float, float]:
             first = time.perf_counter()
         else:
             await asyncio.sleep(0.2)
-    await wait_caught_up(s.bootstrap, group, [names.events, names.scored], timeout=3600)
+    await wait_caught_up(s.bootstrap, group, topics, timeout=3600)
     return first - t0, time.perf_counter() - first
+
+
+async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Records on each topic (sum of its partitions' end offsets; the topics are fresh)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        sizes = {}
+        for t in topics:
+            parts = consumer.partitions_for_topic(t) or set()
+            if not parts:
+                await consumer.topics()  # refresh metadata
+                parts = consumer.partitions_for_topic(t) or set()
+            ends = await consumer.end_offsets([TopicPartition(t, p) for p in parts]) if parts else {}
+            sizes[t] = sum(ends.values())
+        return sizes
+    finally:
+        await consumer.stop()
+
+
+def quix_floor(bootstrap: str, topic: str, n: int) -> int | None:
+    """Records/s of a Quix Streams app that only consumes `topic` (streams/dev/quix_job.py floor)."""
+    cmd = [sys.executable, "-m", "streams.dev.quix_job", "floor", "--bootstrap", bootstrap, "--topic", topic,
+           "--records", str(n)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    for line in (out.stdout + out.stderr).splitlines():
+        if "records_per_s" in line:
+            return int(orjson.loads(line[line.index("{"):])["records_per_s"])
+    return None
+
+
+def quix_job(s: Settings, partitions: int, weights: dict[str, float], work: Path) -> float:
+    """Seconds for the Quix Streams job like for like (streams/dev/quix_job.py job), timed as the
+    worker is: from its group's first commit on `events` until caught up on events and its
+    repartition topic."""
+    group = f"{s.topic_prefix}quix"
+    cmd = [sys.executable, "-m", "streams.dev.quix_job", "job", "--bootstrap", s.bootstrap,
+           "--topic", s.topic("events"), "--group", group, "--prefix", s.topic_prefix,
+           "--partitions", str(partitions), "--weights", orjson.dumps(weights).decode(),
+           "--state-dir", str(work / "quix-state")]
+    proc = subprocess.Popen(cmd, stdout=(work / "quix.log").open("ab"), stderr=subprocess.STDOUT)
+    try:
+        _, secs = asyncio.run(pipeline(s, group, [s.topic("events"), f"{s.topic_prefix}quix-scored"]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return secs
 
 
 async def latency(s: Settings, rate: float, seconds: float, accounts: int) -> dict[str, Any]:
@@ -189,7 +242,7 @@ async def latency(s: Settings, rate: float, seconds: float, accounts: int) -> di
 
 
 def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
-        seed: int = 7, envelopes: bool = False) -> dict[str, Any]:
+        seed: int = 7, envelopes: bool = False, quix: bool = True) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     model_path = work / "model.toml"
     model_path.write_text(BENCH_MODEL)
@@ -205,9 +258,15 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     produce_s = time.perf_counter() - t
     base_s = asyncio.run(baseline(bootstrap, s.topic("events"), n_lines, weights))
     floor = faust_floor(bootstrap, s.topic("events"), n_lines)
+    qfloor = quix_floor(bootstrap, s.topic("events"), n_lines) if quix else None
+    quix_s = quix_job(s, partitions, weights, work) if quix else None
+    qsizes = (asyncio.run(topic_sizes(bootstrap, [f"{prefix}quix-alerts", f"{prefix}quix-dlq"]))
+              if quix else {})
     proc = start_worker(s, model_path, partitions, work / "worker.log")
     try:
-        startup_s, pipe_s = asyncio.run(pipeline(s, n_lines))
+        startup_s, pipe_s = asyncio.run(pipeline(s))
+        names = TopicNames.from_settings(s)
+        psizes = asyncio.run(topic_sizes(bootstrap, [names.alerts, names.dlq]))
         lat = asyncio.run(latency(s, lat_rate, lat_seconds, accounts)) if lat_seconds > 0 else None
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -225,8 +284,18 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "pipeline_records_per_s": round(n_lines / pipe_s),
         "events": n_events,
         "pipeline_events_per_s": round(n_events / pipe_s),
+        "quix_floor_records_per_s": qfloor,
+        "quix_job_records_per_s": round(n_lines / quix_s) if quix_s else None,
+        "quix_job_events_per_s": round(n_events / quix_s) if quix_s else None,
         "ratio_pipeline_to_faust_floor": round(n_lines / pipe_s / floor, 3) if floor else None,
         "ratio_pipeline_to_baseline": round(base_s / pipe_s, 3),
+        "ratio_pipeline_to_quix_job": round(quix_s / pipe_s, 3) if quix_s else None,
+        "ratio_pipeline_to_quix_floor": round(n_lines / pipe_s / qfloor, 3) if qfloor else None,
+        "ratio_quix_job_to_quix_floor": round(n_lines / quix_s / qfloor, 3) if quix_s and qfloor else None,
+        "ratio_faust_floor_to_quix_floor": round(floor / qfloor, 3) if floor and qfloor else None,
+        "pipeline_alerts": psizes[names.alerts], "pipeline_dead_letters": psizes[names.dlq],
+        "quix_job_alerts": qsizes.get(f"{prefix}quix-alerts"),
+        "quix_job_dead_letters": qsizes.get(f"{prefix}quix-dlq"),
         "worker_startup_s": round(startup_s, 2),
         "worker_peak_rss_mb": round(child_rss, 1),
         "latency": lat,

@@ -27,11 +27,19 @@ def main() -> None:
     ap.add_argument("--max-poll-records", type=int, default=5000, help="broker_max_poll_records")
     ap.add_argument("--buffer", type=int, default=20_000, help="stream_buffer_maxsize")
     ap.add_argument("--batch", type=int, default=5000, help="take_events batch size")
+    ap.add_argument("--transport", choices=("stock", "pulse"), default="pulse",
+                    help="stock: faust's aiokafka transport; pulse: the worker's "
+                         "(streams/worker/transport.py)")
     args = ap.parse_args()
 
     import faust
 
-    app = faust.App(f"floor-{uuid.uuid4().hex[:8]}", broker=f"kafka://{args.bootstrap}", store="memory://",
+    from streams.worker import transport
+
+    transport.register()
+    scheme = transport.SCHEME if args.transport == "pulse" else "kafka"
+
+    app = faust.App(f"floor-{uuid.uuid4().hex[:8]}", broker=f"{scheme}://{args.bootstrap}", store="memory://",
                     datadir=tempfile.mkdtemp(prefix="faust-floor-"), web_enabled=False,
                     consumer_auto_offset_reset="earliest", broker_max_poll_records=args.max_poll_records,
                     stream_buffer_maxsize=args.buffer, key_serializer="raw", value_serializer="raw",
@@ -49,7 +57,8 @@ def main() -> None:
             if state["n"] >= args.records:
                 secs = time.perf_counter() - state["t0"]
                 print(json.dumps({"records": state["n"], "seconds": round(secs, 3),
-                                  "records_per_s": round(state["n"] / secs)}), flush=True)
+                                  "records_per_s": round(state["n"] / secs),
+                                  "consumer": type(app.consumer).__name__}), flush=True)
                 os._exit(0)  # the measurement is printed; skip Faust's slow shutdown
 
     from faust.worker import Worker

@@ -41,7 +41,10 @@ def build_app(cfg: WorkerConfig) -> faust.App:
     s = cfg.settings
     datadir = cfg.data_dir / f"{s.topic_prefix}worker"  # one RocksDB folder per app id
     datadir.mkdir(parents=True, exist_ok=True)
-    brokers = ";".join(f"kafka://{b.strip()}" for b in s.bootstrap.split(","))
+    from streams.worker import transport
+
+    transport.register()  # the aiokafka transport with Pulse's drain loop (streams/worker/transport.py)
+    brokers = ";".join(f"{transport.SCHEME}://{b.strip()}" for b in s.bootstrap.split(","))
     app = faust.App(
         f"{s.topic_prefix}worker",
         broker=brokers,

@@ -73,6 +73,14 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
     async def lag_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return self.json({"group": group, **monitor.snapshot()})
 
+    @app.page("/pulse/consumer")
+    async def consumer_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        """Which consumer class runs, and how its drain loop delivered records (transport.py)."""
+        consumer = app.consumer
+        return self.json({"class": f"{type(consumer).__module__}.{type(consumer).__qualname__}",
+                          "fast": getattr(consumer, "fast", None),
+                          "suspended": getattr(consumer, "suspended", None)})
+
     @app.page("/healthz")
     async def healthz_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return self.json({"status": "ok"})

@@ -1,0 +1,180 @@
+"""Pulse's Faust transport: the aiokafka transport with a drain loop that does not build tasks
+per record unless a record's delivery really has to wait.
+
+Registered as the `pulse+kafka://` broker scheme (`register()`; the worker's app uses it). Every
+other part of the transport is stock faust-streaming: group membership and assignment, fetching,
+offsets and commits, the rebalance listener, tables and their changelogs, recovery, the producer.
+
+What it replaces, and why it is safe (docs/faust.md says it at length):
+
+Stock `Consumer._drain_messages` (faust/transport/consumer.py) hands each fetched record to the
+conductor's callback as ``await self.wait_first(callback(message), self.suspend_flow.wait())``:
+two tasks, an `asyncio.wait` and two more futures (the service's stopped/crashed events) per
+record, whether or not the callback would ever wait. The race against `suspend_flow` is the fix
+for faust-streaming #229: when a stream's buffer is full the callback blocks on `queue.put`, and
+during a rebalance nothing drains that buffer, so without the race the drain loop (and with it
+the rebalance) deadlocks.
+
+`FastConsumer._drain_messages` is the stock loop line for line, except that it runs the callback
+coroutine one step itself (`coro.send(None)`):
+- it finished (StopIteration), the usual case: the record is in every subscribed stream's
+  buffer and nothing was awaited, so there was nothing to race; no task is built;
+- it suspended: the rest of the coroutine (`_Resume`, which first waits for the future it
+  yielded) goes through the very same ``wait_first(..., self.suspend_flow.wait())`` as stock,
+  so a blocked delivery is cancelled by `suspend_flow` exactly as before (#229 stays fixed);
+- it raised: the exception propagates, as `wait_first` propagates it.
+
+`fast` and `suspended` count the two cases (the worker's /pulse/consumer view shows them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Generator
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers import aiokafka as stock
+from mode import Service
+
+SCHEME = "pulse+kafka"
+#: faust-streaming versions whose `Consumer._drain_messages` this module was checked against
+#: (tests/unit/test_transport.py fails if the installed one differs from what is replaced here).
+TESTED_FAUST = ("0.15.3",)
+
+
+class _Resume:
+    """Awaitable continuing a coroutine that was stepped once and yielded `first`."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coro, value = self.coro, self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation included: passed into the coroutine
+                try:
+                    value = coro.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+class FastConsumer(stock.Consumer):
+    """aiokafka Consumer whose drain loop steps each record's callback once before racing it."""
+
+    fast = 0
+    suspended = 0
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised end to end
+        # Stock faust-streaming 0.15.3 Consumer._drain_messages, but for the delivery (marked).
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = cast(Service, self)._stopped.is_set
+        fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                ait = cast(AsyncIterator, getmany(timeout=1.0))  # type: ignore[type-arg]
+
+                # Sleeping because sometimes getmany is called in a loop
+                # never releasing to the event loop
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            # We have a gap in income messages
+                            if gap > 1 and r_offset:
+                                acks_enabled = acks_enabled_for(message.topic)
+                                if acks_enabled:
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None:  # noqa: SIM102  (stock's text)
+                                if self._n_acked >= commit_every:
+                                    self._n_acked = 0
+                                    await self.commit()
+                            # -- Pulse: the delivery (stock: await self.wait_first(
+                            #    callback(message), self.suspend_flow.wait())) --
+                            coro = cast(Coroutine[Any, Any, Any], callback(message))
+                            try:
+                                first = coro.send(None)
+                            except StopIteration:
+                                self.fast += 1
+                            else:
+                                self.suspended += 1
+                                await self.wait_first(
+                                    _Resume(coro, first), self.suspend_flow.wait()
+                                )
+                            # -- end Pulse --
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    unset_flag(flag_consumer_fetching)
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
+
+
+class Transport(stock.Transport):
+    """The aiokafka transport with `FastConsumer`."""
+
+    Consumer = FastConsumer
+
+
+def register() -> None:
+    """Make `pulse+kafka://host:port` a Faust broker URL for `Transport` (idempotent)."""
+    TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
+

@@ -1,0 +1,147 @@
+"""The worker's Faust transport (streams/worker/transport.py): fails loudly when a Faust upgrade
+changes what it replaces, and checks the stepping delivery against asyncio's own semantics."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+
+import faust
+import pytest
+from faust.transport import by_url
+from faust.transport import consumer as faust_consumer
+from faust.transport.base import Transport as BaseTransport
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.worker import transport
+from streams.worker.transport import FastConsumer, _Resume
+
+STOCK_DELIVERY = "await self.wait_first(callback(message), self.suspend_flow.wait())"
+
+
+def _body(src: str) -> str:
+    """The statements of a method: no def line, comments or whitespace."""
+    src = src.split("\n", 1)[1]
+    return re.sub(r"\s+", "", re.sub(r"#[^\n]*", "", src))
+
+
+def test_the_installed_faust_drain_loop_is_the_one_replaced() -> None:
+    """Our loop with its marked delivery put back to stock's statement must be the installed
+    stock loop, statement for statement. A Faust upgrade that changes the loop fails here: read
+    the new loop, carry the change over, and add the version to TESTED_FAUST."""
+    stock = inspect.getsource(faust_consumer.Consumer._drain_messages)
+    ours = inspect.getsource(FastConsumer._drain_messages)
+    marked = re.compile(r"# -- Pulse: the delivery.*?# -- end Pulse --", re.S)
+    assert len(marked.findall(ours)) == 1
+    restored = marked.sub(STOCK_DELIVERY, ours)
+    assert _body(restored) == _body(stock), (
+        f"faust-streaming {faust.__version__}: Consumer._drain_messages is not the loop "
+        f"streams/worker/transport.py replaces (tested on {transport.TESTED_FAUST})")
+    assert list(inspect.signature(faust_consumer.Consumer._drain_messages).parameters) == ["self", "fetcher"]
+    assert _body(ours) != _body(stock)  # and ours does differ: the delivery
+
+
+def test_faust_still_runs_the_consumer_class_of_the_transport_and_its_drain_loop() -> None:
+    assert "self.Consumer(" in inspect.getsource(BaseTransport.create_consumer)
+    assert "consumer._drain_messages(self)" in inspect.getsource(faust_consumer.Fetcher._fetcher.fun)
+    assert issubclass(FastConsumer, faust_aiokafka.Consumer)
+    assert faust.__version__ in transport.TESTED_FAUST or pytest.fail(
+        f"faust-streaming {faust.__version__} is not in TESTED_FAUST {transport.TESTED_FAUST}: "
+        "run tests/integration/test_worker_transport.py, then add it")
+
+
+def test_the_pulse_scheme_resolves_to_the_fast_transport() -> None:
+    transport.register()
+    cls = by_url(f"{transport.SCHEME}://127.0.0.1:9092")
+    assert cls is transport.Transport
+    assert cls.Consumer is FastConsumer
+    assert by_url("kafka://127.0.0.1:9092") is faust_aiokafka.Transport  # stock untouched
+
+
+async def _deliver(coro, suspend: asyncio.Event):  # type: ignore[no-untyped-def]
+    """The delivery step of FastConsumer._drain_messages, on its own."""
+    try:
+        first = coro.send(None)
+    except StopIteration as stop:
+        return "fast", stop.value
+    loop = asyncio.get_running_loop()
+    work = loop.create_task(_run(_Resume(coro, first)))
+    halt = loop.create_task(suspend.wait())
+    done, _ = await asyncio.wait({work, halt}, return_when=asyncio.FIRST_COMPLETED)
+    for f in (work, halt):
+        if not f.done():
+            f.cancel()
+    return "suspended", work.result() if work in done else None
+
+
+async def _run(aw):  # type: ignore[no-untyped-def]
+    return await aw
+
+
+async def test_a_callback_that_does_not_wait_finishes_in_one_step() -> None:
+    seen = []
+
+    async def callback() -> int:
+        lock = asyncio.Lock()
+        async with lock:  # an uncontended lock, as in the conductor: no suspension
+            seen.append(1)
+        return 7
+
+    assert await _deliver(callback(), asyncio.Event()) == ("fast", 7)
+    assert seen == [1]
+
+
+async def test_a_callback_that_waits_is_resumed_with_every_value_it_awaits() -> None:
+    q: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    q.put_nowait(0)  # full: the put below has to wait
+
+    async def callback() -> tuple[int, int]:
+        await q.put(1)
+        await asyncio.sleep(0)  # a bare yield
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_result, 41)
+        return (await fut, q.qsize())
+
+    async def drain() -> None:
+        await asyncio.sleep(0.01)
+        q.get_nowait()
+
+    task = asyncio.create_task(drain())
+    assert await _deliver(callback(), asyncio.Event()) == ("suspended", (41, 1))
+    await task
+
+
+async def test_a_blocked_callback_is_cancelled_by_suspend_flow_and_cleans_up() -> None:
+    """#229: a delivery blocked on a full buffer must give way when the flow is suspended."""
+    q: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    q.put_nowait(0)
+    cleaned = []
+
+    async def callback() -> None:
+        try:
+            await q.put(1)  # nobody drains: blocked for good
+        finally:
+            cleaned.append(True)
+
+    suspend = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.02, suspend.set)
+    result = await asyncio.wait_for(_deliver(callback(), suspend), timeout=5)
+    assert result == ("suspended", None)
+    await asyncio.sleep(0)
+    assert cleaned == [True]
+    assert q.qsize() == 1  # the blocked put never happened
+
+
+async def test_an_error_in_the_callback_propagates_on_both_paths() -> None:
+    async def fails_at_once() -> None:
+        raise ValueError("at once")
+
+    async def fails_later() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("later")
+
+    with pytest.raises(ValueError, match="at once"):
+        await _deliver(fails_at_once(), asyncio.Event())
+    with pytest.raises(ValueError, match="later"):
+        await _deliver(fails_later(), asyncio.Event())
