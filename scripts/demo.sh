@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the real local stack, then Pulse end to end on examples/demo.jsonl:
-# backtest with replay, then the streaming worker on Kafka, ending with the alerts it raised.
+# backtest with replay, then the streaming worker on Kafka fed through `pulse ingest` by the official
+# Python Segment client, ending with the alerts it raised.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=.venv/bin/pulse
@@ -16,11 +17,29 @@ say "2. backtest: pulse replay examples/demo.jsonl (pure core, no Kafka)"
 $P replay examples/demo.jsonl --out .pulse/demo/replay
 echo "final scores:"; cat .pulse/demo/replay/scores.jsonl
 
-say "3. stream: worker on Kafka (topics ${PULSE_TOPIC_PREFIX}*)"
+say "3. stream: worker on Kafka (topics ${PULSE_TOPIC_PREFIX}*), pulse ingest in front of it"
 $P worker --loglevel warning > .pulse/demo/worker.log 2>&1 &
 worker=$!
-trap 'kill $worker 2>/dev/null || true; wait $worker 2>/dev/null || true' EXIT
-$P produce examples/demo.jsonl
+INGEST_PORT="${PULSE_INGEST_PORT:-8088}"
+$P ingest --config examples/ingest.demo.toml --port "$INGEST_PORT" --loglevel warning > .pulse/demo/ingest.log 2>&1 &
+ingest=$!
+trap 'kill $worker $ingest 2>/dev/null || true; wait $worker $ingest 2>/dev/null || true' EXIT
+.venv/bin/python - "$INGEST_PORT" <<'PY'
+import sys, time, httpx
+url = f"http://127.0.0.1:{sys.argv[1]}/ready"
+for _ in range(600):
+    try:
+        if httpx.get(url, timeout=1).status_code == 200:
+            sys.exit(0)
+    except httpx.TransportError:
+        pass
+    time.sleep(0.1)
+sys.exit(f"pulse ingest did not become ready on {url}: see .pulse/demo/ingest.log")
+PY
+echo "pulse ingest: http://127.0.0.1:$INGEST_PORT (write keys: examples/ingest.demo.toml)"
+# the official Python client (segment-analytics-python), pointed at the ingest through its host option
+.venv/bin/python -m streams.dev.segment_send examples/demo.jsonl \
+  --host "http://127.0.0.1:$INGEST_PORT" --write-key pulse-demo-python-key
 
 say "4. alerts raised by the worker (band changes; globex goes silent and the sweep drops it)"
 $P alerts tail --from-beginning --idle-exit 15

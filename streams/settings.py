@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     lag_samples: int = 10  # ... and commits kept per partition (Burrow's window)
     lag_allowed: int = 0  # ... and lag up to which a partition is never in error (Burrow's allowed-lag)
 
+    # pulse ingest (streams/ingest): the Segment-compatible HTTP intake
+    ingest_port: int = 8088
+    ingest_bind: str = "127.0.0.1"  # PULSE_INGEST_BIND=0.0.0.0 in containers
+    ingest_config: Path | None = None  # the write-key TOML file (required by `pulse ingest`)
+    ingest_send_timeout_seconds: float = 10.0  # Kafka must acknowledge within this, else 503
+    ingest_max_pending_bytes: int = 64 * 1024 * 1024  # sent, not yet acknowledged: above, 503
+    ingest_max_in_flight: int = 512  # requests handled at once: above, 503
+    ingest_retry_after_seconds: int = 5  # the Retry-After of a 503
+
     # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
     stack_dir: Path = Path(".pulse")
     kafka_port: int = LOCAL_KAFKA_PORT

@@ -9,6 +9,7 @@ shared groups below when `_register()` imports them:
                `pulse bench stream`
 - `notify.py`  `pulse notifier`, `pulse alerts dlq ...`
 - `lag.py`     `pulse lag`
+- `ingest.py`  `pulse ingest`, `pulse ingest hash-key`, `pulse bench ingest`
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(scores_app, name="scores")
 app.add_typer(bench_app, name="bench")
 
-_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag")
+_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag", "ingest")
 
 
 def _register() -> None:

@@ -1,0 +1,78 @@
+"""The write-key file of `pulse ingest` (TOML, validated by pydantic: strict, frozen, no unknown keys).
+
+    # hex, at least 16 random bytes; `pulse ingest hash-key --new-salt` prints one
+    salt = "9f0c..."
+
+    [[source]]
+    name = "web-app"                 # the source's name: in logs, metrics and dead letters
+    key_hash = "3a7b..."             # `pulse ingest hash-key --config <this file>` prints it
+
+Every error names the file, the key and why, in one line (`scoring.tomlconfig`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from scoring.errors import ConfigError
+from scoring.tomlconfig import parse_toml, read_text
+
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+HEX64 = r"^[0-9a-f]{64}$"
+
+
+class IngestConfigError(ConfigError):
+    """The write-key file is invalid (the message names file, key and why)."""
+
+
+class Source(BaseModel):
+    """One named source and the hash of its write key."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=200)
+    key_hash: str = Field(pattern=HEX64)
+
+
+class IngestConfig(BaseModel):
+    model_config = _STRICT
+
+    salt: str = Field(pattern=r"^[0-9a-f]{32,128}$")
+    # TOML arrays of tables arrive as lists; strict mode alone would accept only tuples.
+    source: Annotated[tuple[Source, ...], Field(strict=False, min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique(self) -> IngestConfig:
+        names = [s.name for s in self.source]
+        hashes = [s.key_hash for s in self.source]
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"source name {name!r} is used twice")
+            if hashes[i] in hashes[:i]:
+                raise ValueError(f"source {name!r} has the same key_hash as another source")
+        return self
+
+
+def parse_config(text: str, source: str) -> IngestConfig:
+    return parse_toml(text, IngestConfig, source=source, error_cls=IngestConfigError)
+
+
+def load_config(path: str | Path) -> IngestConfig:
+    return parse_config(read_text(path, "the ingest write-key file", IngestConfigError), str(path))
+
+
+def read_salt(path: str | Path) -> str:
+    """Only the `salt` of a write-key file (to hash a key for a file that has no source yet)."""
+    import tomllib
+
+    text = read_text(path, "the ingest write-key file", IngestConfigError)
+    try:
+        salt = tomllib.loads(text).get("salt")
+    except tomllib.TOMLDecodeError as exc:
+        raise IngestConfigError(f"{path}: not valid TOML: {exc}", file=str(path)) from exc
+    if not isinstance(salt, str) or not salt:
+        raise IngestConfigError(f"{path}: [salt] is required (hex)", file=str(path), key="salt")
+    return salt
