@@ -81,6 +81,11 @@ def notifier(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per POST otherwise
+    from streams.outage import KAFKA_LOGGERS, OutageLog
+
+    # a broker or Redis outage: one line when it goes, one when it is back, a counter in between
+    outage = OutageLog(on_error=lambda service: metrics.CONNECTION_ERRORS.labels(service).inc())
+    outage.install((*KAFKA_LOGGERS, "pulse.notifier"))
     s = get_settings()
     cfg = _load(config, required=True)
     if redis_prefix is not None:
@@ -99,7 +104,7 @@ def notifier(
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     try:
-        _run(run(cfg, channels, where, role=role))  # type: ignore[arg-type]
+        _run(run(cfg, channels, where, role=role, outage=outage))  # type: ignore[arg-type]
     except RedisConnectionError as exc:
         raise _fail(f"cannot reach Redis at {s.redis}: {exc} (set REDIS_URL, or `pulse stack up`)") from None
     except KafkaConnectionError as exc:

@@ -64,6 +64,17 @@ def worker(
                        web_port=_web_port(s.web_port if web_port is None else web_port), data_dir=s.data_dir)
     faust_app = build_app(cfg)
     logging.getLogger("pulse").setLevel(loglevel.upper())
+    from streams.outage import KAFKA_LOGGERS, OutageLog, tcp_probe
+    from streams.worker import metrics
+
+    # a broker outage: one line when it goes, one when it is back, a counter in between
+    outage = OutageLog(on_error=lambda service: metrics.CONNECTION_ERRORS.labels(service).inc())
+    outage.install((*KAFKA_LOGGERS, "pulse.web", "pulse.worker", "pulse.lag"))
+
+    @faust_app.task  # type: ignore[untyped-decorator]
+    async def outage_watch() -> None:
+        await outage.watch({"kafka": tcp_probe(s.bootstrap)})
+
     try:
         import uvloop
 

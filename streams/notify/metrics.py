@@ -19,6 +19,8 @@ SUPPRESSED = Counter("pulse_notifier_suppressed", "Deliveries not sent: already 
                      ["channel", "stage"])
 ROUTED = Counter("pulse_notifier_routed", "Deliveries handed off to a channel stream by the router.",
                  ["channel"])
+CONNECTION_ERRORS = Counter("pulse_notifier_connection_errors", "Connection errors to the Kafka broker "
+                            "or Redis (logged once per outage, counted here).", ["service"])
 MALFORMED = Counter("pulse_notifier_malformed", "Records on the alerts topic that are not valid alerts.")
 LATENCY = Histogram("pulse_notifier_delivery_seconds",
                     "Seconds from the router's hand-off to the channel accepting the alert.", ["channel"],

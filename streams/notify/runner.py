@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from streams.notify.channel import Channel
 from streams.notify.config import NotifierConfig
 from streams.notify.keys import Keys
 from streams.notify.router import Router
 from streams.notify.worker import ChannelWorker
+from streams.outage import OutageLog, tcp_probe
 
 log = logging.getLogger("pulse.notifier")
 Role = Literal["all", "router", "worker"]
@@ -30,8 +32,10 @@ class Endpoints:
 
 
 async def run(cfg: NotifierConfig, channels: Mapping[str, Channel], where: Endpoints, *,
-              role: Role = "all", stop: asyncio.Event | None = None, install_signals: bool = True) -> None:
-    """Run until `stop` is set (or SIGINT/SIGTERM); in-flight sends finish before returning."""
+              role: Role = "all", stop: asyncio.Event | None = None, install_signals: bool = True,
+              outage: OutageLog | None = None) -> None:
+    """Run until `stop` is set (or SIGINT/SIGTERM); in-flight sends finish before returning.
+    `outage`: probes Kafka and Redis while it has them down, to log when they are back."""
     stop = stop or asyncio.Event()
     if install_signals:
         loop = asyncio.get_running_loop()
@@ -41,6 +45,15 @@ async def run(cfg: NotifierConfig, channels: Mapping[str, Channel], where: Endpo
                            max_connections=max(64, 4 * cfg.notifier.concurrency * max(1, len(channels))))
     keys = Keys(cfg.notifier.redis_prefix)
     tasks: list[asyncio.Task[None]] = []
+
+    async def redis_answers() -> bool:
+        try:
+            return bool(await redis.ping())
+        except (RedisError, OSError):
+            return False
+
+    watch = None if outage is None else asyncio.create_task(
+        outage.watch({"kafka": tcp_probe(where.bootstrap), "redis": redis_answers}), name="outage-watch")
     try:
         await redis.ping()
         if role in ("all", "worker"):
@@ -63,6 +76,8 @@ async def run(cfg: NotifierConfig, channels: Mapping[str, Channel], where: Endpo
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         stop.set()
+        if watch is not None:
+            watch.cancel()
         for t in tasks:
             if not t.done():
                 t.cancel()

@@ -48,6 +48,8 @@ EVENTS = Counter("pulse_events", "Events by outcome: consumed = records read by 
                  "accepted / duplicate / late = scored events applied / dropped as a repeated messageId / "
                  "dropped as late (score agent); invalid = rejected events sent to the DLQ.",
                  ["outcome"], registry=REGISTRY)
+CONNECTION_ERRORS = Counter("pulse_connection_errors", "Connection errors to the Kafka broker or Redis "
+                            "(logged once per outage, counted here).", ["service"], registry=REGISTRY)
 INVALID = Counter("pulse_events_invalid", "Rejected events by the core's reason code.", ["reason"],
                   registry=REGISTRY)
 EVENT_LAG = Histogram("pulse_event_lag_seconds", "Event time -> scored: wall clock minus the event "
