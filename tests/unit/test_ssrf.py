@@ -134,3 +134,20 @@ def test_the_readme_example_validates() -> None:
     tables = tomllib.loads(example)["channels"]
     kinds = {name: type(parse_channel_config(table)).__name__ for name, table in tables.items()}
     assert kinds == {"ops-hook": "WebhookConfig", "csm-slack": "SlackConfig", "csm-mail": "EmailConfig"}
+
+
+@pytest.mark.parametrize(("addr", "allow"), [
+    ("::ffff:169.254.169.254", "::ffff:0:0/96"),  # every IPv4-mapped address
+    ("::ffff:169.254.169.254", "::/0"),
+    ("64:ff9b::a9fe:a9fe", "64:ff9b::/96"),  # every NAT64 address
+    ("2002:a9fe:a9fe::1", "2002::/16"),  # every 6to4 address
+    ("fd00:ec2::254", "0.0.2.84/32"),  # the low 32 bits of the IPv6 metadata address, as IPv4
+])
+def test_a_wrapped_metadata_address_is_not_let_through_by_a_wide_network(addr: str, allow: str) -> None:
+    assert refusal_reason(ipaddress.ip_address(addr), parse_networks([allow])) is not None
+
+
+def test_a_wrapped_metadata_address_passes_with_its_exact_entry() -> None:
+    ip = ipaddress.ip_address
+    assert refusal_reason(ip("::ffff:169.254.169.254"), parse_networks(["169.254.169.254/32"])) is None
+    assert refusal_reason(ip("::ffff:169.254.169.254"), parse_networks(["::ffff:a9fe:a9fe/128"])) is None

@@ -8,7 +8,10 @@ log line on `pulse.notifier` saying which channel, host, address, why, and how t
 
 An address inside one of the channel's `allow_networks` CIDRs is let through. Cloud metadata
 addresses (169.254.169.254, fd00:ec2::254, ...) are let through only when allow-listed as that
-exact single address (`/32`, `/128`), never by a wider network such as 169.254.0.0/16.
+exact single address (`/32`, `/128`), never by a wider network such as 169.254.0.0/16 -- also
+when wrapped in IPv6 (::ffff:169.254.169.254 is not let through by ::ffff:0:0/96 or ::/0).
+tests/integration/test_ssrf_guard.py checks redirects, DNS rebinding and the decimal, hex, short
+and IPv6-wrapped spellings of an address against real receivers.
 
 The caller connects to the checked address itself (see `http.py`), so a DNS answer that changes
 between the check and the connection (DNS rebinding) cannot redirect the request.
@@ -68,9 +71,21 @@ def _why_not_public(addr: IPAddress) -> str | None:
 
 
 def _allowed(addr: IPAddress, allow: Sequence[IPNetwork]) -> bool:
+    # (`in` between an address and a network of the other IP version compares bits, not
+    # versions: checked first)
     if addr in METADATA_ADDRESSES:
-        return any(net.num_addresses == 1 and addr in net for net in allow)
+        return any(net.num_addresses == 1 and addr.version == net.version and addr in net for net in allow)
     return any(addr.version == net.version and addr in net for net in allow)
+
+
+def _allowed_as(cand: IPAddress, addr: IPAddress, allow: Sequence[IPNetwork]) -> bool:
+    """`addr` (or the IPv4 address `cand` it wraps) is allow-listed. A wrapped metadata address
+    (::ffff:169.254.169.254, 64:ff9b::a9fe:a9fe, 2002:a9fe:a9fe::) needs an exact single-address
+    entry like the bare one: a wide IPv6 network (::ffff:0:0/96, ::/0) does not let it through."""
+    if cand in METADATA_ADDRESSES or addr in METADATA_ADDRESSES:
+        return any(net.num_addresses == 1 and a.version == net.version and a in net
+                   for net in allow for a in (cand, addr))
+    return _allowed(cand, allow) or _allowed(addr, allow)
 
 
 def refusal_reason(addr: IPAddress, allow: Sequence[IPNetwork] = ()) -> str | None:
@@ -85,7 +100,7 @@ def refusal_reason(addr: IPAddress, allow: Sequence[IPNetwork] = ()) -> str | No
         candidates = [wrapped] if inner[1] in ("IPv4-mapped", "NAT64") else [*candidates, wrapped]
     for cand, prefix in candidates:
         why = _why_not_public(cand)
-        if why is not None and not (_allowed(cand, allow) or _allowed(addr, allow)):
+        if why is not None and not _allowed_as(cand, addr, allow):
             return prefix + why
     return None
 
