@@ -316,11 +316,16 @@ class Scorer:
         if self.clock is None:
             return changes
         for account in self._sorted_accounts():
-            acct = self.accounts[account]
-            acct.clock = max(self.account_clock(acct), self.clock)
-            acct.since_sweep = self.sweeps
-            self._evaluate(account, acct, acct.clock, "end", changes)
+            self.finish_account(account, self.accounts[account], changes)
         return changes
+
+    def finish_account(self, account: str, acct: Account, changes: list[Change]) -> None:
+        """`finish()` for one account (the dashboard reads accounts one at a time)."""
+        if self.clock is None:
+            return
+        acct.clock = max(self.account_clock(acct), self.clock)
+        acct.since_sweep = self.sweeps
+        self._evaluate(account, acct, acct.clock, "end", changes)
 
     def scores(self) -> list[tuple[str, float, str]]:
         """(account, score, band) at each account's clock, sorted by account."""

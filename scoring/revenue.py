@@ -77,7 +77,14 @@ STARTED, UPGRADED, DOWNGRADED = "Subscription Started", "Subscription Upgraded",
 ADDON_CANCELED, CANCELED, TRIAL_STARTED = "Add-on Canceled", "Subscription Canceled", "Trial Started"
 BILLING_EVENTS = frozenset({STARTED, UPGRADED, DOWNGRADED, ADDON_CANCELED, CANCELED, TRIAL_STARTED})
 TRIAL_PLANS = frozenset({"trial", "free"})
+PQL_BANDS = ("green", "thriving")
 _DAY_US = 86400 * US_PER_SECOND
+
+
+def is_pql(plan: Any, band: str | None) -> bool:
+    """A product-qualified lead (seed 003): an account on a free or trial plan (the `plan` trait,
+    any case) whose engagement band is green or thriving."""
+    return band in PQL_BANDS and isinstance(plan, str) and plan.lower() in TRIAL_PLANS
 
 
 def _number(v: Any) -> float | None:

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     ingest_max_in_flight: int = 512  # requests handled at once: above, 503
     ingest_retry_after_seconds: int = 5  # the Retry-After of a 503
 
+    # `pulse dashboard` (docs/dashboard.md)
+    dashboard_port: int = 6070
+    dashboard_bind: str = "127.0.0.1"
+    dashboard_history_days: int = 92  # days of daily points kept per account (>= 90 shown)
+    dashboard_flush_seconds: float = 10.0  # how often changed history is published
+    dashboard_owner_trait: str = "csm"  # the trait naming an account's CSM (at-risk filter)
+    dashboard_redis_prefix: str = "pulse:"  # the notifier's Redis key prefix (delivery status)
+
     # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
     stack_dir: Path = Path(".pulse")
     kafka_port: int = LOCAL_KAFKA_PORT

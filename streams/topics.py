@@ -4,6 +4,7 @@
     events-dlq    dead letters: original bytes, reason, source topic/partition/offset
     scored        internal: scored events (and account traits) keyed by account
     alerts        band changes, keyed by account
+    dashboard-history  compacted: each account's daily score history, published by `pulse dashboard`
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ class TopicNames:
     dlq: str
     scored: str
     alerts: str
+    dashboard_history: str
 
     @classmethod
     def from_settings(cls, s: Settings) -> TopicNames:
-        return cls(s.topic("events"), s.topic("events-dlq"), s.topic("scored"), s.topic("alerts"))
+        return cls(s.topic("events"), s.topic("events-dlq"), s.topic("scored"), s.topic("alerts"),
+                   s.topic("dashboard-history"))
 
     def all(self) -> list[str]:
         return [self.events, self.dlq, self.scored, self.alerts]

@@ -10,6 +10,7 @@ shared groups below when `_register()` imports them:
 - `notify.py`  `pulse notifier`, `pulse alerts dlq ...`
 - `lag.py`     `pulse lag`
 - `ingest.py`  `pulse ingest`, `pulse ingest hash-key`, `pulse bench ingest`
+- `dashboard.py` `pulse dashboard`
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(scores_app, name="scores")
 app.add_typer(bench_app, name="bench")
 
-_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag", "ingest")
+_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag", "ingest", "dashboard")
 
 
 def _register() -> None:

@@ -46,14 +46,13 @@ from scoring.engine import Scorer
 from scoring.errors import ConfigError
 from scoring.events import Event, ScoredEvent
 from scoring.model import Model
-from scoring.revenue import BILLING_EVENTS, TRIAL_PLANS, RevenueLedger
+from scoring.revenue import BILLING_EVENTS, RevenueLedger, is_pql
 from scoring.timefmt import format_us, parse_iso_us
 from streams.offline.replay import replay
 
 NONE_VALUE = "(none)"
 NO_BAND = "no health yet"
 AT_RISK_BANDS = ("at_risk", "red")
-PQL_BANDS = ("green", "thriving")
 DEFAULT_SEGMENTS = ("plan", "industry")
 TOP_EVENTS = 3
 
@@ -202,7 +201,7 @@ def build_report(events: Path, model: Model, *, segments: Iterable[str] = DEFAUL
             "positive_events": _top(counts, weights, +1)})
     pql = [{"account": a, "plan": traits.get(a, {}).get("plan"), "band": b, "score": s}
            for a, s, b in sorted(scores, key=lambda s: (-s[1], s[0]))
-           if b in PQL_BANDS and str(traits.get(a, {}).get("plan", "")).lower() in TRIAL_PLANS]
+           if is_pql(traits.get(a, {}).get("plan"), b)]
     start = obs.first_us if start_us is None else start_us
     end = obs.last_us if end_us is None else end_us
     revenue: dict[str, Any] | None = None

@@ -1,0 +1,35 @@
+"""`pulse dashboard`: the customer-success dashboard (streams/dashboard/, docs/dashboard.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from streams.cli import app
+from streams.settings import get_settings
+
+
+@app.command()
+def dashboard(
+    model: Path | None = typer.Option(None, "--model", "-m",
+                                      help="The worker's scoring model TOML (the same one the worker runs)."),
+    port: int = typer.Option(None, "--port", min=0, help="HTTP port (default: PULSE_DASHBOARD_PORT, 6070)."),
+    bind: str = typer.Option(None, "--bind", help="Address to listen on (default: PULSE_DASHBOARD_BIND)."),
+    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1, help="The worker's sweep period."),
+    loglevel: str = typer.Option("info", "--loglevel"),
+) -> None:
+    """Serve the dashboard: portfolio, at-risk list, account pages, PQLs, live alerts, JSON API.
+
+    Reads the worker's account-state changelog and the alerts topic (no worker change, no other
+    database); keeps each account's daily history in a compacted topic of its own.
+    """
+    from streams.cli.stream import _model
+    from streams.dashboard.run import serve
+
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    s = get_settings()
+    asyncio.run(serve(s, _model(model), port=s.dashboard_port if port is None else port,
+                      bind=bind or s.dashboard_bind, sweep_seconds=sweep_seconds))

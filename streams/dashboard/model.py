@@ -1,0 +1,190 @@
+"""The dashboard's read model: one compact row per account, columns in `array`s.
+
+An account is an index `i` into parallel columns (scores, bands, 7-day deltas, clocks, MRR,
+weakest component) plus one small orjson blob (top events, health components and tickets,
+traits) decoded only when one account is shown. Trait values are interned per indexed trait key
+(the first `max_trait_keys` keys seen; a hostile sender cannot grow the index without bound), so
+a breakdown or a filter by trait reads an `array('i')` of value ids. The daily history is the
+`History` ring beside it. No Python object per account besides its id string.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from typing import Any
+
+import orjson
+
+from scoring.bands import BAND_NAMES
+from scoring.model import HEALTH_COMPONENTS
+from scoring.timefmt import format_us
+from scoring.trend import DAY_US
+from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
+from streams.dashboard.derive import Derived
+from streams.dashboard.history import History
+
+NAN = math.nan
+NONE_VALUE = "(none)"
+MAX_VALUE_CHARS = 200
+BAND_INDEX = {b: i for i, b in enumerate(BAND_NAMES)}
+
+
+def trait_text(v: Any) -> str:
+    """A trait value as one string (the report's segment value; long values cut)."""
+    if v is None or v == "":
+        return NONE_VALUE
+    s = v if isinstance(v, str) else orjson.dumps(v).decode()
+    return s[:MAX_VALUE_CHARS]
+
+
+def _opt(v: float) -> float | None:
+    return None if v != v else v
+
+
+def _f(v: float | None) -> float:
+    return NAN if v is None else float(v)
+
+
+class ReadModel:
+    def __init__(self, history_days: int = 92, max_trait_keys: int = 16,
+                 always: tuple[str, ...] = ("plan", "industry", "csm")) -> None:
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.eng = array("d")
+        self.band = array("b")
+        self.eng_ago = array("d")
+        self.health = array("d")
+        self.hband = array("b")
+        self.h_ago = array("d")
+        self.clock = array("q")
+        self.last_event = array("q")
+        self.mrr = array("d")
+        self.weakest = array("b")
+        self.blob: list[bytes] = []
+        self.max_trait_keys = max_trait_keys
+        self.trait_cols: dict[str, array[int]] = {k: array("i") for k in always}
+        self.values: list[str] = []
+        self.value_ids: dict[str, int] = {}
+        self.history = History(history_days)
+        self.version = 0  # bumped on every change (caches key on it)
+        self.scored = 0  # accounts with a snapshot (band >= 0)
+        self.dirty: set[int] = set()  # accounts whose history changed since the last publish
+        self.clock_max = 0
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _new(self, account: str) -> int:
+        i = len(self.ids)
+        self.ids.append(account)
+        self.index[account] = i
+        self.eng.append(0.0)
+        for fcol in (self.eng_ago, self.health, self.h_ago, self.mrr):
+            fcol.append(NAN)
+        self.band.append(-1)  # not scored yet (known from the history topic only)
+        self.hband.append(-1)
+        self.weakest.append(-1)
+        self.clock.append(0)
+        self.last_event.append(0)
+        self.blob.append(b"")
+        for col in self.trait_cols.values():
+            col.append(-1)
+        return i
+
+    def _value_id(self, text: str) -> int:
+        vid = self.value_ids.get(text)
+        if vid is None:
+            vid = self.value_ids[text] = len(self.values)
+            self.values.append(text)
+        return vid
+
+    def _traits(self, i: int, traits: dict[str, Any]) -> None:
+        for key, col in self.trait_cols.items():
+            col[i] = self._value_id(trait_text(traits.get(key))) if key in traits else -1
+        for key, v in traits.items():
+            if key not in self.trait_cols and len(self.trait_cols) < self.max_trait_keys:
+                col = self.trait_cols[key] = array("i", [-1]) * len(self.ids)
+                col[i] = self._value_id(trait_text(v))
+        m = traits.get("mrr")
+        self.mrr[i] = float(m) if isinstance(m, int | float) and not isinstance(m, bool) else NAN
+
+    def row(self, account: str) -> int:
+        """The account's index, a new unscored row if it has none."""
+        i = self.index.get(account)
+        return self._new(account) if i is None else i
+
+    def upsert(self, d: Derived) -> int:
+        s = d.snapshot
+        i = self.row(s.account)
+        if self.band[i] < 0:
+            self.scored += 1
+        e, h = s.engagement, s.health
+        self.eng[i] = e.score
+        self.band[i] = BAND_INDEX[e.band]
+        self.eng_ago[i] = _f(e.score_7d_ago)
+        self.clock[i] = d.clock_us
+        self.last_event[i] = d.last_event_us
+        self.clock_max = max(self.clock_max, d.clock_us)
+        if h is not None:
+            self.health[i] = _f(h.score)
+            self.hband[i] = -1 if h.band is None else BAND_INDEX[h.band]
+            self.h_ago[i] = _f(h.score_7d_ago)
+            self.weakest[i] = (HEALTH_COMPONENTS.index(h.weakest_component)
+                               if h.weakest_component in HEALTH_COMPONENTS else -1)
+        self._traits(i, s.traits)
+        self.blob[i] = orjson.dumps([
+            [[t["event"], t["count"], t["points"]] for t in s.top_events],
+            None if h is None else h.components,
+            None if h is None else list(h.tickets), s.traits])
+        hist = self.history
+        changed = False
+        for day, v in d.trend:
+            changed |= hist.record(i, day, v, None, only_missing=True)
+        for day, v in d.health_trend:
+            changed |= hist.record(i, day, None, v, only_missing=True)
+        changed |= hist.record(i, d.clock_us // DAY_US, e.score, None if h is None else h.score)
+        if changed:
+            self.dirty.add(i)
+        self.version += 1
+        return i
+
+    def snapshot(self, i: int) -> AccountSnapshot:
+        top, comps, tickets, traits = orjson.loads(self.blob[i])
+        health = None
+        if comps is not None:
+            w = self.weakest[i]
+            hs, ago = _opt(self.health[i]), _opt(self.h_ago[i])
+            hb = self.hband[i]
+            health = Health(hs, None if hb < 0 else BAND_NAMES[hb],
+                            comps,
+                            None if w < 0 else HEALTH_COMPONENTS[w], ago,
+                            None if ago is None or hs is None else hs - ago, tuple(tickets))
+        ago = _opt(self.eng_ago[i])
+        eng = Engagement(self.eng[i], BAND_NAMES[self.band[i]], ago,
+                         None if ago is None else self.eng[i] - ago)
+        return AccountSnapshot(self.ids[i], format_us(self.clock[i]), format_us(self.last_event[i]),
+                               eng, health, tuple({"event": n, "count": c, "points": p}
+                                                  for n, c, p in top), traits)
+
+    def get(self, account: str) -> AccountSnapshot | None:
+        i = self.index.get(account)
+        return None if i is None else self.snapshot(i)
+
+    def trait_value(self, key: str, i: int) -> str | None:
+        col = self.trait_cols.get(key)
+        if col is None or col[i] < 0:
+            return None
+        return self.values[col[i]]
+
+    def nbytes(self) -> int:
+        """Bytes held by the columns, blobs, ids and index (not counting the interpreter)."""
+        import sys
+
+        cols: tuple[array[Any], ...] = (
+            self.eng, self.band, self.eng_ago, self.health, self.hband, self.h_ago, self.clock,
+            self.last_event, self.mrr, self.weakest, *self.trait_cols.values())
+        n = sum(c.buffer_info()[1] * c.itemsize for c in cols)
+        n += sum(sys.getsizeof(b) for b in self.blob) + sys.getsizeof(self.blob)
+        n += sum(sys.getsizeof(s) for s in self.ids) + sys.getsizeof(self.ids) + sys.getsizeof(self.index)
+        return n + self.history.nbytes()

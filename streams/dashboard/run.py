@@ -1,0 +1,58 @@
+"""Wire the dashboard together and serve it until interrupted."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from scoring.model import Model
+from streams.dashboard.alerts import AlertBook
+from streams.dashboard.derive import Deriver
+from streams.dashboard.follow import Follower
+from streams.dashboard.model import ReadModel
+from streams.dashboard.server import Dashboard
+from streams.dashboard.views import Views
+from streams.kafka import ensure_topics_async
+from streams.offline.export import changelog_topic
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger("pulse.dashboard")
+
+
+def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
+    names = TopicNames.from_settings(s)
+    rm = ReadModel(s.dashboard_history_days, always=("plan", "industry", s.dashboard_owner_trait))
+    book = AlertBook()
+    follower = Follower(s.bootstrap, changelog_topic(s), names.alerts, names.dashboard_history, rm,
+                        Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds)
+    views = Views(rm, book, model, owner_trait=s.dashboard_owner_trait)
+    return Dashboard(views, follower, s.redis, s.dashboard_redis_prefix)
+
+
+async def serve(s: Settings, model: Model, *, port: int, bind: str, sweep_seconds: int = 86400) -> None:
+    names = TopicNames.from_settings(s)
+    await ensure_topics_async(s.bootstrap, [names.dashboard_history], 1,
+                              {"cleanup.policy": "compact", "segment.ms": "3600000"})
+    dash = build(s, model, sweep_seconds)
+    runner = web.AppRunner(dash.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, bind, port)
+    await site.start()
+    bound = runner.addresses[0][1] if runner.addresses else port
+    print(f"dashboard: http://{bind}:{bound}/", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    starter = asyncio.create_task(dash.follower.start())
+    try:
+        await stop.wait()
+    finally:
+        starter.cancel()
+        await asyncio.gather(starter, return_exceptions=True)
+        await dash.follower.stop()
+        await runner.cleanup()

@@ -1,0 +1,203 @@
+"""What each page shows, as plain dicts (the JSON API returns them; the HTML pages render them).
+
+Pure functions of the read model and the alert book. The portfolio is cached per model version,
+so repeated requests between changes cost a dict lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scoring.bands import BAND_NAMES
+from scoring.model import HEALTH_COMPONENTS, Model
+from scoring.revenue import is_pql
+from scoring.timefmt import format_us
+from scoring.trend import DAY_US
+from streams.dashboard.alerts import RISK_BANDS, AlertBook
+from streams.dashboard.model import NONE_VALUE, ReadModel
+from streams.offline.report import histogram
+
+NO_HEALTH = "no health yet"
+RISK = frozenset(BAND_NAMES.index(b) for b in RISK_BANDS)
+
+
+@dataclass
+class Views:
+    rm: ReadModel
+    alerts: AlertBook
+    model: Model
+    owner_trait: str = "csm"
+    bins: int = 10
+
+    def __post_init__(self) -> None:
+        self._cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+    def band_of(self, account: str, kind: str = "engagement") -> str | None:
+        i = self.rm.index.get(account)
+        if i is None:
+            return None
+        b = self.rm.band[i] if kind == "engagement" or self.rm.band[i] < 0 else self.rm.hband[i]
+        return None if b < 0 else BAND_NAMES[b]
+
+    # -- portfolio ------------------------------------------------------------
+    def portfolio(self, trait: str | None = None) -> dict[str, Any]:
+        rm = self.rm
+        keys = sorted(rm.trait_cols)
+        if trait is None or trait not in rm.trait_cols:
+            trait = next((k for k in ("plan", "industry") if k in rm.trait_cols), keys[0] if keys else None)
+        key = (rm.version, self.alerts.count, trait)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        n = rm.scored
+        eng = dict.fromkeys(BAND_NAMES, 0)
+        for b in rm.band:
+            if b >= 0:
+                eng[BAND_NAMES[b]] += 1
+        has_health = self.model.health is not None
+        health: dict[str, int] | None = None
+        if has_health:
+            health = {**dict.fromkeys(BAND_NAMES, 0), NO_HEALTH: 0}
+            for b, e in zip(rm.hband, rm.band, strict=True):
+                if e >= 0:
+                    health[NO_HEALTH if b < 0 else BAND_NAMES[b]] += 1
+        mrr: dict[str, float] = dict.fromkeys(BAND_NAMES, 0.0)
+        with_mrr = 0
+        for b, m in zip(rm.band, rm.mrr, strict=True):
+            if m == m and b >= 0:
+                mrr[BAND_NAMES[b]] += m
+                with_mrr += 1
+        bands = self.model.bands
+        out = {
+            "accounts": n,
+            "as_of": format_us(rm.clock_max) if n else None,
+            "engagement_bands": eng,
+            "health_bands": health,
+            "histogram": histogram((s for s, b in zip(rm.eng, rm.band, strict=True) if b >= 0),
+                                   bands.at_risk_below, bands.green_max, self.bins),
+            "movement": {"engagement": self.alerts.movement("engagement", rm.clock_max, self.band_of),
+                         "health": self.alerts.movement(
+                             "health", rm.clock_max, lambda a: self.band_of(a, "health"))
+                         if has_health else None},
+            "trait_keys": keys,
+            "breakdown": None if trait is None else {"trait": trait, "rows": self._breakdown(trait)},
+            "mrr_by_band": {"accounts_with_mrr": with_mrr, "mrr": mrr,
+                            "at_risk": mrr["red"] + mrr["at_risk"]} if with_mrr else None,
+        }
+        if len(self._cache) > 64:
+            self._cache.clear()
+        self._cache[key] = out
+        return out
+
+    def _breakdown(self, trait: str) -> dict[str, dict[str, int]]:
+        rm = self.rm
+        col = rm.trait_cols[trait]
+        per: dict[int, list[int]] = {}
+        for vid, b in zip(col, rm.band, strict=True):
+            if b < 0:
+                continue
+            counts = per.get(vid)
+            if counts is None:
+                counts = per[vid] = [0] * len(BAND_NAMES)
+            counts[b] += 1
+        rows = {(NONE_VALUE if vid < 0 else rm.values[vid]): dict(zip(BAND_NAMES, c, strict=True))
+                for vid, c in per.items()}
+        return dict(sorted(rows.items()))
+
+    # -- at-risk list ---------------------------------------------------------
+    def at_risk(self, band: str | None = None, trait: str | None = None, value: str | None = None,
+                owner: str | None = None, sort: str = "mrr", limit: int = 200) -> dict[str, Any]:
+        rm = self.rm
+        want = RISK if band not in RISK_BANDS else {BAND_NAMES.index(band)}
+        tcol = rm.trait_cols.get(trait) if trait else None
+        vid = rm.value_ids.get(value, -2) if value is not None else None
+        ocol = rm.trait_cols.get(self.owner_trait) if owner else None
+        oid = rm.value_ids.get(owner, -2) if owner else None
+        hits = []
+        for i in range(len(rm)):
+            if rm.band[i] not in want and rm.hband[i] not in want:
+                continue
+            if trait and (tcol is None or (vid is not None and tcol[i] != vid)):
+                continue
+            if owner and (ocol is None or ocol[i] != oid):
+                continue
+            hits.append(i)
+        if sort == "drop":
+            hits.sort(key=lambda i: (self._delta(i) is None, self._delta(i) or 0.0, rm.ids[i]))
+        else:
+            hits.sort(key=lambda i: (rm.mrr[i] != rm.mrr[i], -rm.mrr[i] if rm.mrr[i] == rm.mrr[i] else 0,
+                                     rm.ids[i]))
+        return {"total": len(hits), "sort": sort, "owner_trait": self.owner_trait,
+                "filters": {"band": band, "trait": trait, "value": value, "owner": owner},
+                "owners": self.values(self.owner_trait),
+                "trait_keys": sorted(rm.trait_cols),
+                "accounts": [self._risk_row(i) for i in hits[:limit]]}
+
+    def values(self, trait: str) -> list[str]:
+        col = self.rm.trait_cols.get(trait)
+        return [] if col is None else sorted({self.rm.values[v] for v in set(col) if v >= 0})
+
+    def _delta(self, i: int) -> float | None:
+        ago = self.rm.eng_ago[i]
+        return None if ago != ago else self.rm.eng[i] - ago
+
+    def days_in_band(self, i: int) -> int | None:
+        rm = self.rm
+        since = self.alerts.last_band_change(rm.ids[i], "engagement")
+        if since is None:
+            pts = rm.history.series(i)
+            if not pts:
+                return None
+            return int(rm.clock[i] // DAY_US - pts[0][0])
+        return int((rm.clock[i] - since) // DAY_US)
+
+    def _risk_row(self, i: int) -> dict[str, Any]:
+        rm = self.rm
+        snap = rm.snapshot(i)
+        h = snap.health
+        delta = self._delta(i)
+        return {
+            "account": snap.account,
+            "band": snap.engagement.band, "score": snap.engagement.score, "delta_7d": delta,
+            "trend": None if delta is None else ("up" if delta > 0 else "down" if delta < 0 else "flat"),
+            "health_band": None if h is None else h.band, "health": None if h is None else h.score,
+            "mrr": None if rm.mrr[i] != rm.mrr[i] else rm.mrr[i],
+            "owner": snap.traits.get(self.owner_trait),
+            "days_in_band": self.days_in_band(i),
+            "reason": {"weakest_component": None if h is None else h.weakest_component,
+                       "events_pulling_down": [t for t in snap.top_events if t["points"] < 0],
+                       "tickets": [] if h is None else [t for t in h.tickets if t]},
+        }
+
+    # -- account --------------------------------------------------------------
+    def account(self, account: str) -> dict[str, Any] | None:
+        rm = self.rm
+        i = rm.index.get(account)
+        if i is None or rm.band[i] < 0:
+            return None
+        snap = rm.snapshot(i)
+        return {"snapshot": snap.to_dict(),
+                "history": [{"day": format_us(d * DAY_US)[:10], "engagement": e, "health": h}
+                            for d, e, h in rm.history.series(i)],
+                "days_in_band": self.days_in_band(i),
+                "components": list(HEALTH_COMPONENTS),
+                "alerts": [{k: v for k, v in a.items() if k != "at_us"} for a in self.alerts.of(account)]}
+
+    # -- PQLs -----------------------------------------------------------------
+    def pql(self, limit: int = 500) -> dict[str, Any]:
+        rm = self.rm
+        rows = []
+        pcol = rm.trait_cols.get("plan")
+        if pcol is not None:
+            for i in range(len(rm)):
+                vid = pcol[i]
+                if vid >= 0 and rm.band[i] >= 0 and is_pql(rm.values[vid], BAND_NAMES[rm.band[i]]):
+                    rows.append(i)
+        rows.sort(key=lambda i: (-rm.eng[i], rm.ids[i]))
+        return {"total": len(rows), "accounts": [
+            {"account": rm.ids[i], "plan": rm.values[pcol[i]] if pcol is not None else None,
+             "band": BAND_NAMES[rm.band[i]], "score": rm.eng[i],
+             "health": None if rm.health[i] != rm.health[i] else rm.health[i],
+             "mrr": None if rm.mrr[i] != rm.mrr[i] else rm.mrr[i],
+             "last_event_at": format_us(rm.last_event[i])} for i in rows[:limit]]}
