@@ -117,7 +117,8 @@ class ReadModel:
     def upsert(self, d: Derived) -> int:
         s = d.snapshot
         i = self.row(s.account)
-        if self.band[i] < 0:
+        new = self.band[i] < 0
+        if new:
             self.scored += 1
         e, h = s.engagement, s.health
         self.eng[i] = e.score
@@ -133,16 +134,18 @@ class ReadModel:
             self.weakest[i] = (HEALTH_COMPONENTS.index(h.weakest_component)
                                if h.weakest_component in HEALTH_COMPONENTS else -1)
         self._traits(i, s.traits)
-        self.blob[i] = orjson.dumps([
+        # a copy: orjson's result keeps its ~4 KiB write buffer (RSS 4.7 KB/account, measured)
+        self.blob[i] = memoryview(orjson.dumps([
             [[t["event"], t["count"], t["points"]] for t in s.top_events],
             None if h is None else h.components,
-            None if h is None else list(h.tickets), s.traits])
+            None if h is None else list(h.tickets), s.traits])).tobytes()
         hist = self.history
         changed = False
-        for day, v in d.trend:
-            changed |= hist.record(i, day, v, None, only_missing=True)
-        for day, v in d.health_trend:
-            changed |= hist.record(i, day, None, v, only_missing=True)
+        if new:  # the core's trend rings seed the days before the dashboard saw the account
+            for day, v in d.trend:
+                changed |= hist.record(i, day, v, None, only_missing=True)
+            for day, v in d.health_trend:
+                changed |= hist.record(i, day, None, v, only_missing=True)
         changed |= hist.record(i, d.clock_us // DAY_US, e.score, None if h is None else h.score)
         if changed:
             self.dirty.add(i)

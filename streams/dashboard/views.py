@@ -29,6 +29,7 @@ class Views:
     model: Model
     owner_trait: str = "csm"
     bins: int = 10
+    cache: bool = True  # the portfolio per model version (off: every request recomputes; the bench)
 
     def __post_init__(self) -> None:
         self._cache: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -47,7 +48,7 @@ class Views:
         if trait is None or trait not in rm.trait_cols:
             trait = next((k for k in ("plan", "industry") if k in rm.trait_cols), keys[0] if keys else None)
         key = (rm.version, self.alerts.count, trait)
-        hit = self._cache.get(key)
+        hit = self._cache.get(key) if self.cache else None
         if hit is not None:
             return hit
         n = rm.scored
