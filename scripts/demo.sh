@@ -20,14 +20,15 @@ echo "final scores:"; cat .pulse/demo/replay/scores.jsonl
 say "3. stream: worker on Kafka (topics ${PULSE_TOPIC_PREFIX}*), pulse ingest in front of it"
 $P worker --loglevel warning > .pulse/demo/worker.log 2>&1 &
 worker=$!
-INGEST_PORT="${PULSE_INGEST_PORT:-8088}"
+INGEST_PORT="${PULSE_INGEST_PORT:-$(.venv/bin/python -c 'from streams.dev.stack import free_port; print(free_port())')}"
 $P ingest --config examples/ingest.demo.toml --port "$INGEST_PORT" --loglevel warning > .pulse/demo/ingest.log 2>&1 &
 ingest=$!
 trap 'kill $worker $ingest 2>/dev/null || true; wait $worker $ingest 2>/dev/null || true' EXIT
-.venv/bin/python - "$INGEST_PORT" <<'PY'
-import sys, time, httpx
-url = f"http://127.0.0.1:{sys.argv[1]}/ready"
+.venv/bin/python - "$INGEST_PORT" "$ingest" <<'PY'
+import os, sys, time, httpx
+url, pid = f"http://127.0.0.1:{sys.argv[1]}/ready", int(sys.argv[2])
 for _ in range(600):
+    os.kill(pid, 0)  # raises if pulse ingest exited (see .pulse/demo/ingest.log)
     try:
         if httpx.get(url, timeout=1).status_code == 200:
             sys.exit(0)
@@ -49,4 +50,4 @@ bash scripts/demo_notifier.sh
 
 say "5. state: pulse scores export (from the worker's changelog)"
 $P scores export .pulse/demo/scores.jsonl && cat .pulse/demo/scores.jsonl
-echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; worker log: .pulse/demo/worker.log"
+echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; logs: .pulse/demo/worker.log, .pulse/demo/ingest.log"

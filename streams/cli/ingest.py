@@ -9,12 +9,10 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
 from streams.cli import app, bench_app
 from streams.settings import get_settings
 
-err = Console(stderr=True)
 ingest_app = typer.Typer(
     help="Segment's HTTP tracking API (/v1/track ... /v1/batch) in front of the events topic.",
     invoke_without_command=True, no_args_is_help=False)
@@ -84,8 +82,8 @@ async def _serve(service: object, host: str, port: int, n_keys: int, path: Path)
     assert isinstance(service, Ingest)
     runner = await start_server(service, host, port)
     bound = runner.addresses[0][1] if runner.addresses else port
-    err.print(f"pulse ingest: http://{host}:{bound} ({n_keys} write key(s) from {path}; "
-              f"events -> {service.opt.events_topic})")
+    typer.echo(f"pulse ingest: http://{host}:{bound} ({n_keys} write key(s) from {path}; "
+               f"events -> {service.opt.events_topic})", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -94,7 +92,7 @@ async def _serve(service: object, host: str, port: int, n_keys: int, path: Path)
         await stop.wait()
     finally:
         await runner.cleanup()
-    err.print("pulse ingest: stopped")
+    typer.echo("pulse ingest: stopped", err=True)
 
 
 @ingest_app.command("hash-key")

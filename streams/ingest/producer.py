@@ -123,6 +123,10 @@ class KafkaWriter:
         size = sum(len(v) for _, _, _, v in records)
         if self.pending_bytes + size > self.max_pending_bytes and self.pending_bytes:
             raise Unavailable(f"{self.pending_bytes:,} bytes already wait for Kafka's acknowledgement")
+        # reserved before the first await, so concurrent requests see each other's bytes; each
+        # record's share is released when the broker answers it, the unsent rest on an error
+        self.pending_bytes += size
+        unsent = size
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.send_timeout
         futures: list[asyncio.Future[Any]] = []
@@ -130,7 +134,7 @@ class KafkaWriter:
             async with asyncio.timeout(self.send_timeout):
                 for topic, partition, key, value in records:
                     fut = await producer.send(topic, value, key=key, partition=partition)
-                    self.pending_bytes += len(value)
+                    unsent -= len(value)
                     fut.add_done_callback(self._settled(len(value)))
                     futures.append(fut)
         except TimeoutError:
@@ -139,6 +143,8 @@ class KafkaWriter:
         except KafkaError as exc:
             self._fail(f"Kafka refused the records: {exc!r}")
             raise Unavailable(self.error) from None
+        finally:
+            self.pending_bytes -= unsent
         if futures:
             _done, pending = await asyncio.wait(futures, timeout=max(deadline - loop.time(), 0.001))
             if pending:
