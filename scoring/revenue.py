@@ -82,8 +82,8 @@ _DAY_US = 86400 * US_PER_SECOND
 
 
 def is_pql(plan: Any, band: str | None) -> bool:
-    """A product-qualified lead (seed 003): an account on a free or trial plan (the `plan` trait,
-    any case) whose engagement band is green or thriving."""
+    """A product-qualified lead (docs/semantics.md#report): an account on a free or trial plan
+    (the `plan` trait, any case) whose engagement band is green or thriving."""
     return band in PQL_BANDS and isinstance(plan, str) and plan.lower() in TRIAL_PLANS
 
 
