@@ -16,6 +16,8 @@ from typing import IO, Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from streams.ingest.batching import sender_of
+
 
 def key_of(line: bytes) -> bytes | None:
     try:
@@ -24,13 +26,8 @@ def key_of(line: bytes) -> bytes | None:
         return None
     if isinstance(doc, dict) and isinstance(doc.get("batch"), list) and doc["batch"]:
         doc = doc["batch"][0]
-    if not isinstance(doc, dict):
-        return None
-    for field in ("userId", "anonymousId"):
-        v = doc.get(field)
-        if isinstance(v, str) and v:
-            return v.encode()
-    return None
+    sender = sender_of(doc)  # the same sender `pulse ingest` partitions by (an integer id as its digits)
+    return sender.encode() if sender is not None else None
 
 
 def open_lines(path: Path) -> tuple[IO[bytes], IO[bytes]]:

@@ -12,16 +12,18 @@ Every error names the file, the key and why, in one line (`scoring.tomlconfig`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from scoring.errors import ConfigError
 from scoring.tomlconfig import parse_toml, read_text
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
-HEX64 = r"^[0-9a-f]{64}$"
+HEX64 = re.compile(r"[0-9a-f]{64}")
+SALT = re.compile(r"[0-9a-f]{32,128}")
 
 
 class IngestConfigError(ConfigError):
@@ -34,18 +36,36 @@ class Source(BaseModel):
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=200)
-    key_hash: str = Field(pattern=HEX64)
+    key_hash: str
+
+    @field_validator("key_hash")
+    @classmethod
+    def _hash(cls, v: str) -> str:
+        if not HEX64.fullmatch(v):
+            raise ValueError("must be 64 lowercase hex characters, as `pulse ingest hash-key` prints "
+                             "(the key itself is never stored)")
+        return v
 
 
 class IngestConfig(BaseModel):
     model_config = _STRICT
 
-    salt: str = Field(pattern=r"^[0-9a-f]{32,128}$")
+    salt: str
     # TOML arrays of tables arrive as lists; strict mode alone would accept only tuples.
-    source: Annotated[tuple[Source, ...], Field(strict=False, min_length=1)]
+    source: Annotated[tuple[Source, ...], Field(strict=False)]
+
+    @field_validator("salt")
+    @classmethod
+    def _salt(cls, v: str) -> str:
+        if not SALT.fullmatch(v):
+            raise ValueError("must be 32 to 128 lowercase hex characters "
+                             "(`pulse ingest hash-key --new-salt`)")
+        return v
 
     @model_validator(mode="after")
     def _unique(self) -> IngestConfig:
+        if not self.source:
+            raise ValueError("no [[source]]: at least one write key is needed")
         names = [s.name for s in self.source]
         hashes = [s.key_hash for s in self.source]
         for i, name in enumerate(names):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -270,3 +272,14 @@ def test_503_with_retry_after_when_kafka_is_down(tmp_path: Path) -> None:
         assert post(dead, "/v1/track", call("", "t", event="Login"), key="wrong").status_code == 401
     finally:
         dead.stop()
+
+
+def test_a_bad_key_file_stops_the_start_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "keys.toml"
+    bad.write_text('salt = "00112233445566778899aabbccddeeff"\n[[source]]\nname = "web"\nkey_hash = "secret"\n')
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "ingest", "--config", str(bad), "--port", "0"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"error: {bad}: [source.0.key_hash] Value error, must be 64 lowercase hex characters, as "
+        "`pulse ingest hash-key` prints (the key itself is never stored)"]

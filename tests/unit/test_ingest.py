@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.errors import ConfigError
+from streams.dev.produce import key_of
 from streams.ingest.auth import BadCredentials, KeyRing, basic_user, hash_key
 from streams.ingest.batching import Calls, Partitioner, calls_of, group_records, sender_of, validate
 from streams.ingest.body import MAX_BODY_BYTES, HttpError, check_length, decode, gunzip_bounded, parse_json
@@ -64,10 +65,11 @@ def test_basic_auth_carries_the_key_as_user_with_an_empty_password() -> None:
 @pytest.mark.parametrize(("text", "key", "why"), [
     ('[[source]]\nname = "a"\nkey_hash = "' + "0" * 64 + '"\n', "salt", "Field required"),
     (f'salt = "{SALT}"\n', "source", "Field required"),
-    (f'salt = "{SALT}"\n[[source]]\nname = "a"\nkey_hash = "xyz"\n', "source.0.key_hash", "pattern"),
+    (f'salt = "{SALT}"\n[[source]]\nname = "a"\nkey_hash = "xyz"\n', "source.0.key_hash", "64 lowercase hex"),
+    (f'salt = "{SALT}"\nsource = []\n', "(top level)", "no [[source]]"),
     (f'salt = "{SALT}"\n[[source]]\nname = "a"\nkey_hash = "{"0" * 64}"\nkey = "plain"\n',
      "source.0.key", "unknown key"),
-    (f'salt = "abc"\n[[source]]\nname = "a"\nkey_hash = "{"0" * 64}"\n', "salt", "pattern"),
+    (f'salt = "abc"\n[[source]]\nname = "a"\nkey_hash = "{"0" * 64}"\n', "salt", "hex"),
     (f'salt = "{SALT}"\n[[source]]\nname = "a"\nkey_hash = "{"0" * 64}"\n'
      f'[[source]]\nname = "a"\nkey_hash = "{"1" * 64}"\n', "(top level)", "used twice"),
 ])
@@ -76,6 +78,7 @@ def test_a_bad_key_file_is_one_line_naming_file_key_and_why(text: str, key: str,
         parse_config(text, "keys.toml")
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith("keys.toml: ") and f"[{key}]" in msg and why in msg
+    assert "more problem" not in msg
 
 
 # -- body limits -------------------------------------------------------------------------------
@@ -170,7 +173,15 @@ def test_sender_is_user_id_else_anonymous_id() -> None:
     assert sender_of({"userId": "u", "anonymousId": "a"}) == "u"
     assert sender_of({"userId": "", "anonymousId": "a"}) == "a"
     assert sender_of({"userId": None, "anonymousId": 7}) == "7"
+    assert sender_of({"userId": True, "anonymousId": "a"}) == "a"  # a boolean is no id
     assert sender_of({"context": {"groupId": "g"}}) is None
+
+
+def test_pulse_produce_keys_by_the_same_sender() -> None:
+    """`pulse produce` and `pulse ingest` put a sender in the same partition: 42 and "42" alike."""
+    assert key_of(b'{"userId": 42}') == key_of(b'{"userId": "42"}') == b"42"
+    assert key_of(b'{"batch": [{"anonymousId": "a-1"}]}') == b"a-1"
+    assert key_of(b"not json") is None
 
 
 # -- partitions --------------------------------------------------------------------------------
