@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from pathlib import Path
 
 import httpx
@@ -57,5 +58,28 @@ def test_too_many_requests_in_flight_is_503(kafka_bootstrap: str, tmp_path: Path
             "Authorization": "Basic " + base64.b64encode(f"{KEYS['web']}:".encode()).decode()})
         assert r.status_code == 503 and r.headers["Retry-After"] == "3"
         assert "in flight" in r.json()["message"]
+    finally:
+        p.stop()
+
+
+def test_503_when_kafka_does_not_acknowledge_in_time(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """A send timeout shorter than the producer's 2 ms linger: no acknowledgement can arrive in
+    time, so every call is answered 503 + Retry-After (and /ready turns 503) instead of waiting."""
+    p = IngestProc(kafka_bootstrap, tmp_path, env_extra={"PULSE_INGEST_SEND_TIMEOUT_SECONDS": "0.001"})
+    ensure_topics(kafka_bootstrap, [p.events_topic, p.dlq_topic], 1)
+    p.start()
+    try:
+        p.wait("/healthz")
+        for _ in range(300):  # connected (the failure below must be a send's, not the connection's)
+            if "pulse_ingest_kafka_ready 1.0" in httpx.get(p.base + "/metrics").text:
+                break
+            time.sleep(0.1)
+        body = {"batch": [{"type": "track", "event": "Login", "userId": "u", "timestamp": "2026-10-01T09:00:00Z"}]}
+        answers = [httpx.post(p.base + "/v1/batch", content=orjson.dumps(body), headers={
+            "Authorization": "Basic " + base64.b64encode(f"{KEYS['web']}:".encode()).decode()}) for _ in range(3)]
+        assert [a.status_code for a in answers] == [503, 503, 503]
+        assert all(a.headers["Retry-After"] == "5" for a in answers)
+        assert "did not acknowledge within" in answers[-1].json()["message"]
+        assert httpx.get(p.base + "/ready").status_code == 503
     finally:
         p.stop()
