@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from scoring.model import load_model
@@ -46,6 +47,10 @@ def accepted(ingest: IngestProc) -> float:
 def check_scored_like_replay(p: Pipeline, ingest: IngestProc) -> None:
     assert accepted(ingest) == N_CALLS
     assert read_topic(p.bootstrap, ingest.dlq_topic) == []
+    records = [orjson.loads(r.value) for r in read_topic(p.bootstrap, ingest.events_topic)]
+    assert sum(len(r["batch"]) for r in records) == N_CALLS
+    for r in records:  # the client's sentAt kept (it sends it on the envelope), receivedAt stamped
+        assert r["sentAt"] and all(c["receivedAt"] and c["messageId"] for c in r["batch"])
     p.wait_caught_up()
     model = load_model(None)
     scores, changes, _end = core_run(DEMO, model)
