@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # `make demo`: the real local stack, then Pulse end to end on examples/demo.jsonl:
 # backtest with replay, then the streaming worker on Kafka fed through `pulse ingest` by the official
-# Python Segment client, ending with the alerts it raised.
+# Python Segment client, ending with the alerts it raised and the dashboard's URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 P=.venv/bin/pulse
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 export PULSE_TOPIC_PREFIX="demo.$(date +%s)."   # a fresh pipeline every run
 export PULSE_DATA_DIR=.pulse/demo/data
+export PULSE_DEMO_REDIS_PREFIX="demo:$(date +%s):"   # the notifier's delivery state (the dashboard reads it)
 mkdir -p .pulse/demo
 
 say "1. stack: Apache Kafka (KRaft) + Redis on loopback"
@@ -51,3 +52,24 @@ bash scripts/demo_notifier.sh
 say "5. state: pulse scores export (from the worker's changelog)"
 $P scores export .pulse/demo/scores.jsonl && cat .pulse/demo/scores.jsonl
 echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; logs: .pulse/demo/worker.log, .pulse/demo/ingest.log"
+
+say "6. dashboard: portfolio, at-risk list, account pages, PQLs, live alerts (pulse dashboard)"
+DASH_PORT="${PULSE_DASHBOARD_PORT:-6070}"
+# one demo dashboard at a time: the previous run's (if still up) gives way to this pipeline's
+if [ -f .pulse/demo/dashboard.pid ]; then kill "$(cat .pulse/demo/dashboard.pid)" 2>/dev/null || true; sleep 1; fi
+PULSE_DASHBOARD_REDIS_PREFIX="$PULSE_DEMO_REDIS_PREFIX" nohup $P dashboard --port "$DASH_PORT" --loglevel warning > .pulse/demo/dashboard.log 2>&1 &
+echo $! > .pulse/demo/dashboard.pid
+.venv/bin/python - "$DASH_PORT" <<'PY'
+import sys, time, httpx
+url = f"http://127.0.0.1:{sys.argv[1]}/healthz"
+for _ in range(600):
+    try:
+        if httpx.get(url, timeout=1).status_code == 200:
+            sys.exit(0)
+    except httpx.TransportError:
+        pass
+    time.sleep(0.1)
+sys.exit(f"pulse dashboard did not become ready on {url}: see .pulse/demo/dashboard.log")
+PY
+echo "the dashboard keeps running after the demo (pid $(cat .pulse/demo/dashboard.pid); stop it with: kill $(cat .pulse/demo/dashboard.pid))"
+printf '\n\033[1mdashboard: http://127.0.0.1:%s/\033[0m\n' "$DASH_PORT"

@@ -9,7 +9,7 @@ D=.pulse/demo
 mkdir -p $D
 SECRET=$(sed -n 's/^secret = "\(whsec_[^"]*\)"/\1/p' examples/notifier.demo.toml | head -1)
 METRICS_PORT=${PULSE_DEMO_NOTIFIER_PORT:-16067}
-PREFIX="demo:$(date +%s):"   # fresh delivery state in Redis every run
+PREFIX="${PULSE_DEMO_REDIS_PREFIX:-demo:$(date +%s):}"   # fresh delivery state in Redis every run
 
 .venv/bin/python -m streams.dev.devsinks --webhook-port 18787 --smtp-port 18025 --secret "$SECRET" \
   > $D/sinks.log 2>&1 &

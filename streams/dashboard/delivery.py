@@ -1,10 +1,10 @@
 """Delivery status of alerts, read from the notifier's Redis (streams/notify/keys.py).
 
 For an alert id, a channel is "delivered" when its `delivered` key exists (the channel accepted
-the alert) and "queued" when only its `handoff` key does (the router put it on the channel's
-stream; it may be in retry). The channel names are found with SCAN on the key patterns, so the
-dashboard needs no copy of the notifier's config. When Redis cannot be reached, the status says so
-instead of failing the page.
+the alert) and "handed off, not delivered" when only its `handoff` key does (the router put it on
+the channel's stream; it is waiting, in retry, was held back by a cooldown or dead-lettered). The
+channel names are found with SCAN on the key patterns, so the dashboard needs no copy of the
+notifier's config. When Redis cannot be reached, the status says so instead of failing the page.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def _glob(text: str) -> str:
 
 async def delivery_status(redis_url: str | None, prefix: str, alert_ids: list[str]
                           ) -> dict[str, dict[str, str] | str]:
-    """alert id -> {channel: "delivered" | "queued"}, or UNREACHABLE for every id."""
+    """alert id -> {channel: "delivered" | "handed off, not delivered"}, or UNREACHABLE for every id."""
     if not alert_ids:
         return {}
     if redis_url is None:
@@ -41,7 +41,7 @@ async def delivery_status(redis_url: str | None, prefix: str, alert_ids: list[st
                 out[aid] = {}  # not an id the notifier writes (and no glob characters in a pattern)
                 continue
             status: dict[str, str] = {}
-            for state, key_of in (("queued", keys.handoff), ("delivered", keys.delivered)):
+            for state, key_of in (("handed off, not delivered", keys.handoff), ("delivered", keys.delivered)):
                 head, tail = key_of("\x00", aid).split("\x00")
                 async for k in client.scan_iter(match=_glob(head) + "*" + _glob(tail), count=1000):
                     status[k[len(head):len(k) - len(tail)]] = state

@@ -38,7 +38,7 @@ def feed_item(a: dict[str, Any]) -> str:
 
 def layout(title: str, active: str, body: str, as_of: str | None,
            recent: list[dict[str, Any]] | None = None) -> str:
-    feed = "".join(feed_item(a) for a in (recent or [])[:30])
+    feed = "".join(feed_item(a) for a in (recent or [])[:12])
     current = ' aria-current="page"'
     nav = "".join(
         f'<a href="{href}"{current if key == active else ""}>{label}</a>'
@@ -136,6 +136,8 @@ def at_risk(r: dict[str, Any], trait_values: list[str]) -> str:
         reason = []
         if why["weakest_component"]:
             reason.append(f"weakest: {esc(why['weakest_component'])}")
+        for t in why.get("events_lost", []):
+            reason.append(f"lost: {esc(t['event'])} ({num(t['points_then'])} → {num(t['points_now'])})")
         for t in why["events_pulling_down"]:
             reason.append(f"{esc(t['event'])} ×{esc(t['count'])} ({num(t['points'])})")
         if why["tickets"]:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from scoring.timefmt import format_us
 from streams.dashboard import pages
 from streams.dashboard.delivery import delivery_status
 from streams.dashboard.follow import Follower
@@ -52,7 +53,11 @@ class Dashboard:
         f = self.follower
         return {"ready": f.ready, "phase": f.phase, "accounts": f.rm.scored,
                 "alerts": f.book.count, "updated_at": f.updated_at,
-                "as_of": self.views.portfolio()["as_of"] if f.ready else None, "now": time.time()}
+                "as_of": self._as_of(), "now": time.time()}
+
+    def _as_of(self) -> str | None:
+        rm = self.follower.rm
+        return format_us(rm.clock_max) if rm.scored else None
 
     def _q(self, req: web.Request, key: str) -> str | None:
         v = req.query.get(key)
@@ -117,7 +122,7 @@ class Dashboard:
 
     # -- HTML ---------------------------------------------------------------
     def _page(self, title: str, active: str, body: str, status: int = 200) -> web.Response:
-        as_of = self.views.portfolio()["as_of"] if self.follower.ready else None
+        as_of = self._as_of()
         if not self.follower.ready:
             body = f'<p class="loading" role="status">Loading: {pages.esc(self.follower.phase)}…</p>' + body
         recent = list(reversed(self.follower.book.recent))

@@ -167,9 +167,26 @@ class Views:
             "owner": snap.traits.get(self.owner_trait),
             "days_in_band": self.days_in_band(i),
             "reason": {"weakest_component": None if h is None else h.weakest_component,
+                       "events_lost": self.events_lost(snap.account, snap.top_events),
                        "events_pulling_down": [t for t in snap.top_events if t["points"] < 0],
                        "tickets": [] if h is None else [t for t in h.tickets if t]},
         }
+
+    def events_lost(self, account: str, now: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+        """Events that lifted the score at the account's oldest alert kept (their points then, in
+        the alert's `top_events`) and lift it less now: what the account stopped doing."""
+        alerts = self.alerts.by_account.get(account)
+        then = next((a["top_events"] for a in alerts or () if a.get("top_events")), None)
+        if not then:
+            return []
+        current = {t["event"]: t["points"] for t in now}
+        lost = []
+        for t in then:
+            if isinstance(t, dict) and isinstance(t.get("points"), int | float) and t["points"] > 0:
+                left = current.get(t.get("event"), 0.0)
+                if left < t["points"]:
+                    lost.append({"event": t.get("event"), "points_then": t["points"], "points_now": left})
+        return lost
 
     # -- account --------------------------------------------------------------
     def account(self, account: str) -> dict[str, Any] | None:

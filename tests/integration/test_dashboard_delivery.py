@@ -23,7 +23,7 @@ async def test_status_per_channel_from_the_notifier_keys(redis: Redis, redis_url
         got = await delivery_status(redis_url, redis_prefix, ["a1", "a2", "a3", "a*"])
     finally:
         await redis.delete(Keys("other:").delivered("slack", "a3"))
-    assert got == {"a1": {"email": "queued", "slack": "delivered"}, "a2": {"email": "queued"},
+    assert got == {"a1": {"email": "handed off, not delivered", "slack": "delivered"}, "a2": {"email": "handed off, not delivered"},
                    "a3": {}, "a*": {}}
 
 

@@ -28,7 +28,7 @@
     li.appendChild(link);
     li.appendChild(el("span", " " + a.kind + " " + (a.from || "–") + " → " + a.to + " (" + a.reason + ")"));
     list.insertBefore(li, list.firstChild);
-    while (list.children.length > 30) { list.removeChild(list.lastChild); }
+    while (list.children.length > 12) { list.removeChild(list.lastChild); }
   }
   function addToAccount(a) {
     if (!section || section.getAttribute("data-account") !== a.account) { return; }

@@ -1,0 +1,76 @@
+"""The dashboard's daily history survives a restart through its compacted topic (real Kafka).
+
+A first dashboard (in-process: the same `build` + `Follower` as `pulse dashboard`) loads a real
+worker's changelog; a point 80 days old, which no changelog record or trend ring holds, is put in
+one account's history and published. A second dashboard with a fresh read model, started on the
+same topics, has that point after loading, and so has its account API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scoring.model import load_model
+from scoring.trend import DAY_US
+from streams.dashboard.run import build
+from streams.kafka import ensure_topics_async
+from streams.topics import TopicNames
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+DATA = Path(__file__).resolve().parents[1] / "data" / "report"
+MODEL = DATA / "model_health.toml"
+
+
+def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> None:
+    p = pipeline(model_path=MODEL)
+    p.start()
+    p.produce(DATA / "events.jsonl")
+    p.wait_caught_up()
+    model = load_model(MODEL)
+    s = p.settings
+
+    async def first() -> tuple[int, int]:
+        await ensure_topics_async(s.bootstrap, [TopicNames.from_settings(s).dashboard_history], 1,
+                                  {"cleanup.policy": "compact"})
+        dash = build(s, model)
+        await dash.follower.start()
+        try:
+            rm = dash.follower.rm
+            assert rm.scored > 0
+            i = rm.index["acme"]
+            old = rm.clock[i] // DAY_US - 80
+            assert all(day != old for day, _, _ in rm.history.series(i))
+            assert rm.history.record(i, old, 12.3, 45.6)
+            rm.dirty.add(i)
+            published = await dash.follower.publish_history()
+            return old, published
+        finally:
+            await dash.follower.stop()
+
+    old, published = asyncio.run(first())
+    assert published >= 1
+
+    async def second() -> tuple[list[tuple[int, float | None, float | None]], dict[str, Any] | None]:
+        dash = build(s, model)
+        await dash.follower.start()
+        try:
+            rm = dash.follower.rm
+            return rm.history.series(rm.index["acme"]), dash.views.account("acme")
+        finally:
+            await dash.follower.stop()
+
+    series, api = asyncio.run(second())
+    assert (old, 12.3, 45.6) in series
+    assert api is not None
+    assert {"day": _day(old), "engagement": 12.3, "health": 45.6} in api["history"]
+    assert len(series) >= 2  # the older point and the points the changelog gives
+
+
+def _day(day: int) -> str:
+    from scoring.timefmt import format_us
+
+    return format_us(day * DAY_US)[:10]

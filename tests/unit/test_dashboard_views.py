@@ -1,0 +1,89 @@
+"""The dashboard's views over a read model built by hand (expected values written out here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scoring.model import load_model
+from scoring.trend import DAY_US
+from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
+from streams.dashboard.alerts import AlertBook, check_alert
+from streams.dashboard.derive import Derived
+from streams.dashboard.model import ReadModel
+from streams.dashboard.views import Views
+
+DAY = 20_000
+MODEL = load_model(None)
+
+
+def _snap(account: str, score: float, band: str, traits: dict[str, Any], ago: float | None = None,
+          top: tuple[dict[str, Any], ...] = (), health: Health | None = None) -> Derived:
+    snap = AccountSnapshot(account, "", "", Engagement(score, band, ago, None if ago is None else score - ago),
+                           health, top, traits)
+    return Derived(snap, DAY * DAY_US + 3600_000_000, DAY * DAY_US, [(DAY - 3, 50.0)], [])
+
+
+def _alert(account: str, frm: str | None, to: str, day: int, top: list[dict[str, Any]] | None = None,
+           kind: str = "engagement", reason: str = "band_change") -> dict[str, Any]:
+    from scoring.timefmt import format_us
+
+    a = check_alert({"alert_id": f"{account}-{day}-{kind}-{reason}", "account": account, "kind": kind,
+                     "from": frm, "to": to, "at": format_us(day * DAY_US), "reason": reason,
+                     "top_events": top or []})
+    assert a is not None
+    return a
+
+
+def _views() -> Views:
+    rm, book = ReadModel(), AlertBook()
+    rm.upsert(_snap("a", 10.0, "red", {"plan": "team", "industry": "retail", "mrr": 500, "csm": "Dana"}, ago=40.0,
+                    top=({"event": "Login", "count": 2, "points": 2.0},
+                         {"event": "Support Ticket Opened", "count": 1, "points": -3.0})))
+    rm.upsert(_snap("b", -5.0, "at_risk", {"plan": "free", "industry": "fintech", "mrr": 900}, ago=-4.0))
+    rm.upsert(_snap("c", 90.0, "green", {"plan": "trial", "industry": "retail"}))
+    rm.upsert(_snap("d", 150.0, "thriving", {"plan": "FREE"}))
+    rm.upsert(_snap("e", 50.0, "yellow", {"plan": "team"}, ago=20.0))
+    book.add(_alert("a", "yellow", "red", DAY - 2, [{"event": "Login", "count": 9, "points": 9.0},
+                                                    {"event": "Report Exported", "count": 2, "points": 10.0}]))
+    book.add(_alert("b", "red", "at_risk", DAY - 20))  # before the week: no movement
+    book.add(_alert("e", "red", "yellow", DAY - 1))
+    return Views(rm, book, MODEL)
+
+
+def test_portfolio_counts_bands_mrr_breakdown_and_weekly_movement() -> None:
+    p = _views().portfolio("industry")
+    assert p["accounts"] == 5
+    assert p["engagement_bands"] == {"at_risk": 1, "red": 1, "yellow": 1, "green": 1, "thriving": 1}
+    assert p["mrr_by_band"]["at_risk"] == 1400.0 and p["mrr_by_band"]["accounts_with_mrr"] == 2
+    assert p["breakdown"]["rows"]["retail"] == {"at_risk": 0, "red": 1, "yellow": 0, "green": 1, "thriving": 0}
+    assert p["breakdown"]["rows"]["(none)"]["thriving"] == 1
+    mv = p["movement"]["engagement"]
+    assert (mv["into_risk"], mv["out_of_risk"]) == (1, 1)
+    assert mv["into_accounts"] == ["a"] and mv["out_accounts"] == ["e"]
+
+
+def test_at_risk_sorts_filters_and_explains() -> None:
+    v = _views()
+    assert [r["account"] for r in v.at_risk()["accounts"]] == ["b", "a"]  # by MRR, highest first
+    assert [r["account"] for r in v.at_risk(sort="drop")["accounts"]] == ["a", "b"]  # -30 before -1
+    assert [r["account"] for r in v.at_risk(trait="industry", value="retail")["accounts"]] == ["a"]
+    assert [r["account"] for r in v.at_risk(owner="Dana")["accounts"]] == ["a"]
+    assert [r["account"] for r in v.at_risk(band="at_risk")["accounts"]] == ["b"]
+    a = v.at_risk()["accounts"][1]
+    assert a["trend"] == "down" and a["days_in_band"] == 2
+    assert a["reason"]["events_lost"] == [{"event": "Login", "points_then": 9.0, "points_now": 2.0},
+                                          {"event": "Report Exported", "points_then": 10.0, "points_now": 0.0}]
+    assert a["reason"]["events_pulling_down"] == [{"event": "Support Ticket Opened", "count": 1, "points": -3.0}]
+
+
+def test_pql_is_the_reports_rule() -> None:
+    assert [r["account"] for r in _views().pql()["accounts"]] == ["d", "c"]  # green/thriving, free/trial
+
+
+def test_account_view_has_history_and_alerts_newest_first() -> None:
+    v = _views()
+    a = v.account("a")
+    assert a is not None and v.account("zzz") is None
+    assert [h["engagement"] for h in a["history"]] == [50.0, 10.0]  # seeded trend day, then today
+    assert [al["to"] for al in a["alerts"]] == ["red"]
+    assert AlertBook().add(_alert("x", None, "red", 1)) and v.alerts.add(_alert("a", "yellow", "red", DAY - 2)) is False
