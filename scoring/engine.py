@@ -43,7 +43,7 @@ from scoring.bands import BAND_NAMES, Edges, next_band
 from scoring.change import Cause, Change
 from scoring.decay import DecayRule
 from scoring.dedup import MessageMemory
-from scoring.events import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account
+from scoring.events import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account, sender_of
 from scoring.insight import Insight, Signals
 from scoring.model import Model
 from scoring.timefmt import US_PER_SECOND
@@ -82,7 +82,11 @@ class Resolver:
             {} if account_traits is None else account_traits)
 
     def route(self, ev: Event) -> ScoredEvent | Rejected | None:
-        """A scored event with its account, a rejection, or None (identify/group)."""
+        """A scored event with its account, a rejection, or None (identify, group, alias, delete).
+
+        A `group` call maps its sender (`userId`, else `anonymousId`: one namespace) to its
+        `groupId`; a later scored event of that sender without a groupId/accountId of its own
+        resolves there."""
         if ev.type in SCORED_TYPES:
             account = resolve_account(ev, self.user_accounts)
             if account is None:
@@ -91,8 +95,9 @@ class Resolver:
             return ScoredEvent(account, ev.name, ev.ts_us, ev.message_id, ev.properties)
         if ev.type == "group":
             assert ev.group_id is not None
-            if ev.user_id is not None:
-                self.user_accounts[ev.user_id] = ev.group_id
+            sender = sender_of(ev)
+            assert sender is not None
+            self.user_accounts[sender] = ev.group_id
             if ev.traits:
                 self.account_traits[ev.group_id] = {
                     **self.account_traits.get(ev.group_id, {}), **ev.traits}

@@ -1,26 +1,33 @@
 """Segment events: parse and validate one Kafka record / one file line.
 
-`parse_message(raw)` never raises: it returns a list of `Event` (valid) and
-`Rejected` (invalid, with a reason code) items, one per event in the message
-(a `{"batch": [...]}` envelope holds several).
+`parse_message(raw, now_us=..., max_future_skew_us=...)` never raises: it returns a list of
+`Event` (valid) and `Rejected` (invalid, with a reason code and the record's bytes) items, one per
+event in the record (a `{"batch": [...]}` envelope holds several, an empty batch none).
 
-Readings of DESIGN.md where its text is silent, written down here:
+The rules (the project's Events spec, docs/semantics.md):
 
-- every event needs a valid `timestamp` (ISO-8601 with a zone), `identify`
-  and `group` included;
-- a `group` call needs a string top-level `groupId` and a `userId` or
-  `anonymousId`; it maps only its `userId` (resolution looks up userIds);
-- `identify` needs a `userId` or an `anonymousId`; `track` needs `event`;
-- `context.groupId` and `properties.accountId` must be strings when present
-  (null and "" are absent); anything else makes the event invalid;
-- a message over `MAX_EVENT_BYTES` (a batch envelope: `MAX_BATCH_BYTES`) is
-  one invalid event; so is a batch element over `MAX_EVENT_BYTES`
-  (Segment's own limits: 32 KB per call, 500 KB per batch);
-- an envelope whose `context` is not an object is one invalid event; a batch
-  element that is not an object is one invalid event; an empty batch is no
-  event at all;
-- JSON that orjson refuses but the standard library reads (integers beyond
-  64 bits) is accepted; NaN/Infinity literals are not JSON and are refused.
+- ids: `userId`, `anonymousId`, `groupId`, `context.groupId`, `properties.accountId`,
+  `messageId` are strings or integers (a JSON number without fraction or exponent, not a
+  boolean); an integer counts as its decimal string. `event` is a string. `context`,
+  `properties`, `traits` are objects; `[]` counts as absent. `null` and `""` count as absent.
+  These types are checked on every call, scored or not.
+- calls: `track`, `page`, `screen` are scored (page/screen as `Page Viewed` / `Screen Viewed`);
+  `identify`, `group`, `alias`, `delete` are valid and not scored; a `track` needs `event`, a
+  `group` needs `groupId` and a sender (`userId`, else `anonymousId`).
+- event time: `timestamp`; else `receivedAt - (sentAt - originalTimestamp)` when all three are
+  present; else `originalTimestamp`; else `receivedAt`. Only the fields used are read. Forms:
+  scoring/timefmt.py. More than `max_future_skew_us` past `now_us` is invalid (every call).
+- sizes: a record over `MAX_RECORD_BYTES` is one invalid event; an event (alone or a batch
+  element, before any merge) whose compact JSON serialization (raw UTF-8) is over
+  `MAX_EVENT_BYTES` is invalid.
+- envelope: an object with a `batch` key. `batch` not a list: one invalid event. Each element
+  that is not an object, or is itself an envelope, is one invalid event. The envelope's
+  `context` (when an object) is merged under each element's own (the element's keys win); the
+  envelope's `sentAt` / `receivedAt` apply, field by field, to elements that have none.
+
+Reason codes (`Rejected.reason`; `REASONS` lists them): see `REASONS` below. JSON that orjson
+refuses but the standard library reads (integers beyond 64 bits) is accepted; NaN/Infinity
+literals are not JSON and are refused.
 """
 
 from __future__ import annotations
@@ -33,30 +40,54 @@ import orjson
 
 from scoring.timefmt import parse_iso_us
 
-MAX_EVENT_BYTES = 32 * 1024
-MAX_BATCH_BYTES = 512 * 1024
+MAX_EVENT_BYTES = 32_768  # 32 KiB: one event, as compact JSON
+MAX_RECORD_BYTES = 500_000  # 500 KB: one Kafka record / one replay line (Segment's batch limit)
+# A JSON text of at most this many bytes cannot serialize compactly to more than MAX_EVENT_BYTES:
+# re-serializing only grows numbers (`1e15` -> `1000000000000000.0`, at most 4.5x), so shorter
+# texts skip the measurement.
+_SAFE_RAW = MAX_EVENT_BYTES * 2 // 9
 _EMPTY: dict[str, Any] = {}  # shared "absent object"; never mutated
 SCORED_TYPES = frozenset({"track", "page", "screen"})
-EVENT_TYPES = SCORED_TYPES | {"identify", "group"}
+EVENT_TYPES = SCORED_TYPES | {"identify", "group", "alias", "delete"}
 _PAGE_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
+
+# Every reason a `Rejected` can carry, with what it means (also in docs/semantics.md).
+REASONS: dict[str, str] = {
+    "oversize": "a record over 500,000 bytes, or an event whose compact JSON is over 32,768 bytes",
+    "not_json": "the record is not JSON",
+    "not_object": "the record, or a batch element, is not a JSON object",
+    "bad_batch": "an envelope whose `batch` is not a list",
+    "nested_batch": "a batch element that is itself an envelope (has a `batch` key)",
+    "missing_type": "no `type`",
+    "bad_type": "a field of the wrong type (`type` not a string, an id not a string or integer, "
+                "`event` not a string, `context`/`properties`/`traits` not an object)",
+    "unknown_type": "a `type` other than track, page, screen, identify, group, alias, delete",
+    "missing_timestamp": "none of timestamp, originalTimestamp, receivedAt",
+    "bad_timestamp": "a time field used for the event time that is not an accepted ISO-8601 form",
+    "future_timestamp": "event time more than max_future_skew ahead of the wall clock",
+    "missing_event": "a track without `event`",
+    "missing_group_id": "a group call without `groupId`",
+    "missing_id": "a group call without a sender (`userId` or `anonymousId`)",
+    "no_account": "a scored event whose account resolves from none of its sources",
+}
 
 
 class Event:
-    """One valid Segment call.
+    """One valid Segment call (ids normalized to strings, `ts_us` its event time).
 
     A plain class with `__slots__` and its own `__init__` (Event and ScoredEvent are built once
     per event: compiled by mypyc, that is several times cheaper than a NamedTuple or a dataclass,
     whose generated methods stay Python). Treat it as immutable.
     """
 
-    __slots__ = ("anonymous_id", "context", "group_id", "message_id", "name", "properties",
-                 "traits", "ts_us", "type", "user_id")
+    __slots__ = ("anonymous_id", "context", "group_id", "hint", "message_id", "name",
+                 "properties", "traits", "ts_us", "type", "user_id")
 
     def __init__(self, type: str, ts_us: int, name: str | None = None, user_id: str | None = None,
                  anonymous_id: str | None = None, message_id: str | None = None,
                  group_id: str | None = None, context: dict[str, Any] | None = None,
                  properties: dict[str, Any] | None = None,
-                 traits: dict[str, Any] | None = None) -> None:
+                 traits: dict[str, Any] | None = None, hint: str | None = None) -> None:
         self.type = type
         self.ts_us = ts_us
         self.name = name
@@ -67,6 +98,8 @@ class Event:
         self.context: dict[str, Any] = _EMPTY if context is None else context
         self.properties: dict[str, Any] = _EMPTY if properties is None else properties
         self.traits: dict[str, Any] = _EMPTY if traits is None else traits
+        # the account named by the call itself: context.groupId, else properties.accountId
+        self.hint = hint
 
     @property
     def scored(self) -> bool:
@@ -74,7 +107,7 @@ class Event:
 
     def _key(self) -> tuple[object, ...]:
         return (self.type, self.ts_us, self.name, self.user_id, self.anonymous_id, self.message_id,
-                self.group_id, self.context, self.properties, self.traits)
+                self.group_id, self.context, self.properties, self.traits, self.hint)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and self._key() == other._key()
@@ -134,6 +167,17 @@ class _Invalid(Exception):
         self.detail = detail
 
 
+class _FloatId(Exception):
+    """An id that orjson read as a float: perhaps an integer beyond 64 bits (orjson reads those as
+    floats), so the record is read again with the standard library, which keeps them exact.
+    (Not a subclass of `_Invalid`: mypyc mistypes an `except` variable shared by a class and its
+    subclass.)"""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -149,11 +193,39 @@ def _loads(raw: bytes) -> Any:
         raise _Invalid("not_json", str(exc)[:200]) from None
 
 
+def compact_size(doc: Any) -> int:
+    """Bytes of `doc`'s compact JSON serialization, raw UTF-8 (no `\\u` escapes)."""
+    try:
+        return len(orjson.dumps(doc))
+    except TypeError:  # orjson.JSONEncodeError: integers beyond 64 bits, lone surrogates, depth
+        pass
+    try:
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return 0
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _absent(v: Any) -> bool:
     return v is None or v == ""
 
 
-def _opt_str(d: dict[str, Any], key: str) -> str | None:
+def _id(d: dict[str, Any], key: str) -> str | None:
+    """A string-or-integer id field: its string, None when absent; else invalid."""
+    v = d.get(key)
+    if type(v) is str:
+        return v or None
+    if type(v) is int:
+        return str(v)
+    if v is None:
+        return None
+    if type(v) is float:
+        raise _FloatId("bad_type", f"{key} must be a string or an integer, got a number with a "
+                       "fraction or exponent")
+    raise _Invalid("bad_type", f"{key} must be a string or an integer, got {type(v).__name__}")
+
+
+def _str(d: dict[str, Any], key: str) -> str | None:
     v = d.get(key)
     if type(v) is str:
         return v or None
@@ -162,16 +234,48 @@ def _opt_str(d: dict[str, Any], key: str) -> str | None:
     raise _Invalid("bad_type", f"{key} must be a string, got {type(v).__name__}")
 
 
-def _opt_obj(d: dict[str, Any], key: str) -> dict[str, Any]:
+def _obj(d: dict[str, Any], key: str) -> dict[str, Any]:
     v = d.get(key)
     if type(v) is dict:
         return v
-    if v is None or v == "":
+    if v is None or v == "" or v == []:
         return _EMPTY
     raise _Invalid("bad_type", f"{key} must be an object, got {type(v).__name__}")
 
 
-def _build(d: dict[str, Any], now_us: int | None, skew_us: int) -> Event:
+def _time(v: Any, key: str) -> int:
+    """A present time field's microseconds; invalid unless an accepted ISO-8601 string."""
+    if type(v) is str:
+        us = parse_iso_us(v)
+        if us is not None:
+            return us
+        raise _Invalid("bad_timestamp", f"{key} is not an ISO-8601 time: {v[:60]!r}")
+    raise _Invalid("bad_timestamp", f"{key} must be an ISO-8601 string, got {type(v).__name__}")
+
+
+def _event_time(d: dict[str, Any], env_sent: Any, env_received: Any) -> int:
+    ts = d.get("timestamp")
+    if not _absent(ts):
+        return _time(ts, "timestamp")
+    orig = d.get("originalTimestamp")
+    received = d.get("receivedAt")
+    if _absent(received):
+        received = env_received
+    if not _absent(orig):
+        sent = d.get("sentAt")
+        if _absent(sent):
+            sent = env_sent
+        if _absent(sent) or _absent(received):
+            return _time(orig, "originalTimestamp")
+        return (_time(received, "receivedAt")
+                - (_time(sent, "sentAt") - _time(orig, "originalTimestamp")))
+    if not _absent(received):
+        return _time(received, "receivedAt")
+    raise _Invalid("missing_timestamp", "no timestamp, originalTimestamp or receivedAt")
+
+
+def _build(d: dict[str, Any], now_us: int | None, skew_us: int, env_ctx: dict[str, Any] | None,
+           env_sent: Any, env_received: Any) -> Event:
     g = d.get
     typ = g("type")
     if type(typ) is not str or typ not in EVENT_TYPES:
@@ -183,121 +287,145 @@ def _build(d: dict[str, Any], now_us: int | None, skew_us: int) -> Event:
     # the common case (a non-empty string / an object) is tested inline: this runs per event
     user_id = g("userId")
     if type(user_id) is not str or not user_id:
-        user_id = _opt_str(d, "userId")
+        user_id = _id(d, "userId")
     anonymous_id = g("anonymousId")
     if type(anonymous_id) is not str or not anonymous_id:
-        anonymous_id = _opt_str(d, "anonymousId")
+        anonymous_id = _id(d, "anonymousId")
     message_id = g("messageId")
     if type(message_id) is not str or not message_id:
-        message_id = _opt_str(d, "messageId")
+        message_id = _id(d, "messageId")
+    group_id = g("groupId")
+    if type(group_id) is not str or not group_id:
+        group_id = _id(d, "groupId")
     name = g("event")
     if type(name) is not str or not name:
-        name = _opt_str(d, "event")
+        name = _str(d, "event")
     context = g("context")
     if type(context) is not dict:
-        context = _opt_obj(d, "context")
+        context = _obj(d, "context")
     properties = g("properties")
     if type(properties) is not dict:
-        properties = _opt_obj(d, "properties")
+        properties = _obj(d, "properties")
     traits = g("traits")
     if type(traits) is not dict:
-        traits = _opt_obj(d, "traits")
+        traits = _obj(d, "traits")
+    if env_ctx is not None:
+        context = {**env_ctx, **context} if context else env_ctx
+    hint: str | None = None
     if context:
-        _opt_str(context, "groupId")
+        hint = _id(context, "groupId")
     if properties:
-        _opt_str(properties, "accountId")
+        account_id = _id(properties, "accountId")
+        if hint is None:
+            hint = account_id
     ts = g("timestamp")
     ts_us = parse_iso_us(ts) if type(ts) is str else None
     if ts_us is None:
-        if _absent(ts):
-            raise _Invalid("missing_timestamp", "timestamp is required")
-        raise _Invalid("bad_timestamp", f"timestamp must be ISO-8601 with a zone: {str(ts)[:60]!r}")
+        ts_us = _event_time(d, env_sent, env_received)
     if now_us is not None and ts_us > now_us + skew_us:
-        raise _Invalid("future_timestamp", f"timestamp {ts} is ahead of the wall clock")
-    group_id = None
+        raise _Invalid("future_timestamp", "event time is more than max_future_skew ahead of "
+                       "the wall clock")
     if typ == "track":
         if name is None:
             raise _Invalid("missing_event", "track needs an event name")
     elif typ in _PAGE_NAMES:
         name = _PAGE_NAMES[typ]
-    else:
+    elif typ == "group":
+        if group_id is None:
+            raise _Invalid("missing_group_id", "group needs a groupId")
         if user_id is None and anonymous_id is None:
-            raise _Invalid("missing_id", f"{typ} needs a userId or anonymousId")
-        if typ == "group":
-            group_id = _opt_str(d, "groupId")
-            if group_id is None:
-                raise _Invalid("missing_group_id", "group needs a groupId")
+            raise _Invalid("missing_id", "group needs a userId or anonymousId")
     return Event(typ, ts_us, name, user_id, anonymous_id, message_id, group_id,
-                 context, properties, traits)
+                 context, properties, traits, hint)
 
 
-def _one(d: Any, raw: bytes, now_us: int | None, skew_us: int) -> Event | Rejected:
-    if type(d) is not dict:
-        return Rejected("not_object", f"an event must be a JSON object, got {type(d).__name__}", raw)
+def _one(d: Any, raw: bytes, now_us: int | None, skew_us: int, env_ctx: dict[str, Any] | None,
+         env_sent: Any, env_received: Any, exact: bool) -> Event | Rejected:
     try:
-        return _build(d, now_us, skew_us)
+        return _build(d, now_us, skew_us, env_ctx, env_sent, env_received)
+    except _FloatId as fexc:
+        if not exact:
+            raise
+        return Rejected(fexc.reason, fexc.detail, raw)
     except _Invalid as exc:
         return Rejected(exc.reason, exc.detail, raw)
 
 
-def _batch(doc: dict[str, Any], raw: bytes, now_us: int | None, skew_us: int
+def _batch(doc: dict[str, Any], raw: bytes, now_us: int | None, skew_us: int, exact: bool
            ) -> list[Event | Rejected]:
     batch = doc["batch"]
     if type(batch) is not list:
         return [Rejected("bad_batch", "batch must be a list", raw)]
     env_ctx = doc.get("context")
-    if _absent(env_ctx):
-        env_ctx = None
-    elif type(env_ctx) is not dict:
-        return [Rejected("bad_type", "envelope context must be an object", raw)]
-    check_size = len(raw) > MAX_EVENT_BYTES
+    if type(env_ctx) is not dict or not env_ctx:
+        env_ctx = None  # absent, or not an object: ignored
+    env_sent = doc.get("sentAt")
+    env_received = doc.get("receivedAt")
+    check_size = len(raw) > _SAFE_RAW
     out: list[Event | Rejected] = []
     for i, el in enumerate(batch):
-        if type(el) is dict:
-            if check_size and len(orjson.dumps(el)) > MAX_EVENT_BYTES:
-                out.append(Rejected("oversize", f"batch[{i}] is over {MAX_EVENT_BYTES} bytes", raw))
-                continue
-            if env_ctx:
-                own = el.get("context")
-                if _absent(own):
-                    el = {**el, "context": env_ctx}
-                elif type(own) is dict:
-                    el = {**el, "context": {**env_ctx, **own}}
-        out.append(_one(el, raw, now_us, skew_us))
+        if type(el) is not dict:
+            out.append(Rejected("not_object", f"batch[{i}] is not an object, got "
+                                f"{type(el).__name__}", raw))
+        elif "batch" in el:
+            out.append(Rejected("nested_batch", f"batch[{i}] is itself an envelope", raw))
+        elif check_size and compact_size(el) > MAX_EVENT_BYTES:
+            out.append(Rejected("oversize", f"batch[{i}] is over {MAX_EVENT_BYTES} bytes", raw))
+        else:
+            out.append(_one(el, raw, now_us, skew_us, env_ctx, env_sent, env_received, exact))
     return out
 
 
 def parse_message(raw: bytes, *, now_us: int | None = None,
                   max_future_skew_us: int = 300_000_000) -> list[Event | Rejected]:
-    """Parse one message into events. Never raises.
+    """Parse one record (a Kafka message value, a replay line without its newline). Never raises.
 
-    `now_us` is the wall clock for the future-skew check; None disables it
-    (`pulse replay`: history has no wall clock).
+    `now_us` is the wall clock for the future-skew check (every call); None disables it.
     """
-    if len(raw) > MAX_BATCH_BYTES:
-        return [Rejected("oversize", f"message is over {MAX_BATCH_BYTES} bytes", raw)]
+    if len(raw) > MAX_RECORD_BYTES:
+        return [Rejected("oversize", f"record is over {MAX_RECORD_BYTES} bytes", raw)]
     try:
         doc = _loads(raw)
     except _Invalid as exc:
         return [Rejected(exc.reason, exc.detail, raw)]
-    if type(doc) is dict and "batch" in doc:
-        return _batch(doc, raw, now_us, max_future_skew_us)
-    if len(raw) > MAX_EVENT_BYTES:
+    try:
+        return _parse_doc(doc, raw, now_us, max_future_skew_us, False)
+    except _FloatId as fexc:  # read again, keeping integers beyond 64 bits exact
+        try:
+            doc = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, RecursionError, TypeError):
+            return [Rejected(fexc.reason, fexc.detail, raw)]
+        return _parse_doc(doc, raw, now_us, max_future_skew_us, True)
+
+
+def _parse_doc(doc: Any, raw: bytes, now_us: int | None, skew_us: int, exact: bool
+               ) -> list[Event | Rejected]:
+    if type(doc) is not dict:
+        return [Rejected("not_object", f"an event must be a JSON object, got {type(doc).__name__}",
+                         raw)]
+    if "batch" in doc:
+        return _batch(doc, raw, now_us, skew_us, exact)
+    if len(raw) > _SAFE_RAW and compact_size(doc) > MAX_EVENT_BYTES:
         return [Rejected("oversize", f"event is over {MAX_EVENT_BYTES} bytes", raw)]
-    return [_one(doc, raw, now_us, max_future_skew_us)]
+    return [_one(doc, raw, now_us, skew_us, None, None, None, exact)]
 
 
 def resolve_account(ev: Event, user_accounts: Any) -> str | None:
-    """The account of a scored event, in DESIGN.md's order, or None.
+    """The account of a scored event, in the spec's order, or None.
 
-    `context.groupId`, else `properties.accountId`, else the latest `group`
-    mapping of the `userId` (`user_accounts.get(user_id)`), else the `userId`,
-    else the `anonymousId`.
+    `context.groupId`, else `properties.accountId` (both in `ev.hint`), else the latest `group`
+    call's `groupId` from the event's sender (`user_accounts.get(sender)`; the sender is the
+    `userId`, else the `anonymousId`), else the sender itself.
     """
-    account = ev.context.get("groupId") or ev.properties.get("accountId")
-    if account:
-        return str(account)
-    if ev.user_id is not None:
-        mapped = user_accounts.get(ev.user_id)
-        return str(mapped) if mapped else ev.user_id
-    return ev.anonymous_id
+    if ev.hint is not None:
+        return ev.hint
+    sender = ev.user_id if ev.user_id is not None else ev.anonymous_id
+    if sender is None:
+        return None
+    mapped = user_accounts.get(sender)
+    return str(mapped) if mapped else sender
+
+
+def sender_of(ev: Event) -> str | None:
+    """The id a call speaks for (and the `events` topic is keyed by): `userId`, else `anonymousId`."""
+    return ev.user_id if ev.user_id is not None else ev.anonymous_id

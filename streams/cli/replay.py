@@ -14,6 +14,7 @@ from rich.table import Table
 import scoring
 from scoring.errors import ConfigError, ModelError
 from scoring.model import load_model
+from scoring.timefmt import parse_iso_us
 from streams.cli import app
 from streams.offline.replay import replay as run_replay
 from streams.offline.report import DEFAULT_SEGMENTS, build_report, parse_when, render_json, render_markdown
@@ -34,16 +35,27 @@ def replay(
                                       help="Sweep period in event time (86400: every midnight UTC)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
+    now: str | None = typer.Option(None, "--now",
+                                   help="The wall-clock instant (ISO-8601) the future-skew rule is "
+                                   "checked against: events more than max_future_skew "
+                                   "($PULSE_MAX_FUTURE_SKEW_SECONDS, default 300 s) after it are "
+                                   "invalid. Default: the time the replay starts."),
 ) -> None:
     """Run the scoring core over EVENTS and write scores.jsonl, changes.jsonl and summary.json to OUT.
 
-    The same input and model always give byte-identical files. No Kafka needed.
+    The same input, model and --now always give byte-identical files. No Kafka needed.
     """
+    settings = get_settings()
     try:
-        m = load_model(model or get_settings().model)
+        m = load_model(model or settings.model)
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    now_us = None if now is None else parse_iso_us(now)
+    if now is not None and now_us is None:
+        typer.echo(f"error: --now {now!r} is not an ISO-8601 time (YYYY-MM-DDTHH:MM:SS[.f][zone])",
+                   err=True)
+        raise typer.Exit(2)
     if not events.is_file():
         typer.echo(f"error: {events}: no such file", err=True)
         raise typer.Exit(2)
@@ -53,7 +65,8 @@ def replay(
                   TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
         task = bar.add_task(f"replay {events.name}", total=size)
         result = run_replay(events, m, out, sweep_seconds=sweep_seconds,
-                            on_progress=lambda pos: bar.update(task, completed=pos))
+                            on_progress=lambda pos: bar.update(task, completed=pos), now_us=now_us,
+                            max_future_skew_us=int(settings.max_future_skew_seconds * 1_000_000))
     s = result.summary
     scored = s["accepted"] + s["duplicate"] + s["late"]
     table = Table(title=f"pulse replay → {out}", show_header=False)
@@ -95,6 +108,8 @@ def report(
                                       help="Sweep period in event time, as for `pulse replay`."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
+    now: str | None = typer.Option(None, "--now", help="As for `pulse replay`: the instant the "
+                                   "future-skew rule is checked against (default: now)."),
 ) -> None:
     """Replay EVENTS with the model and report the portfolio: band distribution per segment, score
     histogram, at-risk accounts with reasons, product-qualified leads, revenue KPIs."""
@@ -108,13 +123,16 @@ def report(
         m = load_model(model or get_settings().model)
         start_us = None if start is None else parse_when(start)
         end_us = None if end is None else parse_when(end, end=True)
+        now_us = None if now is None else parse_when(now)
+        settings = get_settings()
         show = sys.stderr.isatty() if progress is None else progress
         with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                       TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
             task = bar.add_task(f"report {events.name}", total=events.stat().st_size)
             rep = build_report(events, m, segments=segments, bins=bins, start_us=start_us,
                                end_us=end_us, sweep_seconds=sweep_seconds,
-                               on_progress=lambda pos: bar.update(task, completed=pos))
+                               on_progress=lambda pos: bar.update(task, completed=pos), now_us=now_us,
+                               max_future_skew_us=int(settings.max_future_skew_seconds * 1_000_000))
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -6,7 +6,8 @@ Accounts follow one of five profiles (steady, declining, churned -> goes silent,
 power user), have 1-4 users (a share are B2C users with no account), and send track / page /
 screen events plus group and identify calls. Faults, each at a configurable rate: client retries
 of the same messageId (minutes to days later), out-of-order arrival (hours late), events later
-than the window (late), batch envelopes, and malformed lines of several kinds. Lines are in
+than the window (late), batch envelopes, and malformed lines of several kinds. (The shapes real
+clients send, integer ids, RudderStack times and so on, come from `streams.dev.client_shapes`.) Lines are in
 arrival order; timestamps span `--days` days from 2026-08-01.
 """
 
@@ -34,9 +35,9 @@ PROFILES = ("steady", "declining", "churned", "growing", "power")
 BAD_LINES = [
     b'{"type": "track", "event": "Login", "userId": ',  # truncated
     b"not json at all",
-    b'{"type": "track", "event": "Login", "userId": 42, "timestamp": "2026-08-02T10:00:00Z"}',
-    b'{"type": "track", "event": "Login", "userId": "u-x", "timestamp": "2026-08-02 10:00:00"}',
-    b'{"type": "alias", "userId": "u-x", "timestamp": "2026-08-02T10:00:00Z"}',
+    b'{"type": "track", "event": "Login", "userId": true, "timestamp": "2026-08-02T10:00:00Z"}',
+    b'{"type": "track", "event": "Login", "userId": "u-x", "timestamp": "2026-08-02"}',
+    b'{"type": "purchase", "userId": "u-x", "timestamp": "2026-08-02T10:00:00Z"}',
     b'{"type": "track", "event": "Login", "timestamp": "2026-08-02T10:00:00Z"}',
     b'{"batch": "nope"}',
     b'[1, 2, 3]',

@@ -2,7 +2,13 @@
 
 Input: one Segment event or `{"batch": [...]}` envelope per line (JSONL, or
 gzip when the name ends in `.gz`), in arrival order; blank lines are skipped; a
-bad line is counted, never fatal.
+bad line is counted, never fatal. A line's size (for the 500,000-byte record limit) excludes
+its newline (`\n` or `\r\n`).
+
+Future skew: as in the stream, an event more than `max_future_skew_us` ahead of the wall clock
+is invalid (`future_timestamp`); the wall clock is read once, when the replay starts, unless
+`now_us` gives another instant (`pulse replay --now ISO`), so one absurd timestamp cannot push an
+account's clock past all its later events.
 
 Output in DIR (byte-identical for the same input, model and sweep):
 - `scores.jsonl`  one line per account, sorted by account id, after the end-of-input advance
@@ -99,24 +105,27 @@ class _Extras:
 
 def replay(path: Path, model: Model, out_dir: Path, *, sweep_seconds: int = 86400,
            on_progress: Callable[[int], None] | None = None,
-           observe: Observer | None = None) -> ReplayResult:
+           observe: Observer | None = None, now_us: int | None = None,
+           max_future_skew_us: int = 300_000_000) -> ReplayResult:
     """Replay `path` with `model` into `out_dir`. `on_progress(bytes_read)` is called now and then;
-    `observe` (e.g. `pulse report`) sees every valid event."""
+    `observe` (e.g. `pulse report`) sees every valid event. `now_us`: the instant the future-skew
+    rule is checked against (default: the wall clock now)."""
     started = time.perf_counter()
+    if now_us is None:
+        now_us = time.time_ns() // 1000
+    feed = Feed(model, sweep_seconds, observe, now_us, max_future_skew_us)
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the state holds millions of small acyclic objects: cyclic GC passes only cost time
     try:
-        return _replay(path, model, out_dir, sweep_seconds, on_progress, started, observe)
+        return _replay(path, feed, out_dir, on_progress, started)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
-            on_progress: Callable[[int], None] | None, started: float,
-            observe: Observer | None = None) -> ReplayResult:
+def _replay(path: Path, feed: Feed, out_dir: Path, on_progress: Callable[[int], None] | None,
+            started: float) -> ReplayResult:
     out_dir.mkdir(parents=True, exist_ok=True)
-    feed = Feed(model, sweep_seconds, observe)
     scorer = feed.scorer
     extras = None if scorer.insight is None else _Extras(out_dir)
     n_changes = lines = 0
@@ -146,8 +155,9 @@ def _replay(path: Path, model: Model, out_dir: Path, sweep_seconds: int,
             lines += 1
             if on_progress is not None and lines % 8192 == 0:
                 on_progress(raw_file.tell())
-            line = line.strip()
-            if line:
+            if line.endswith(b"\n"):
+                line = line[:-2] if line.endswith(b"\r\n") else line[:-1]
+            if line and not line.isspace():
                 feed_one(line, changes)
                 if changes:
                     n_changes += dispatch(changes)

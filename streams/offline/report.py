@@ -164,14 +164,17 @@ def _read_jsonl(path: Path) -> Iterable[dict[str, Any]]:
 def build_report(events: Path, model: Model, *, segments: Iterable[str] = DEFAULT_SEGMENTS,
                  bins: int = 10, start_us: int | None = None, end_us: int | None = None,
                  sweep_seconds: int = 86400,
-                 on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-    """Replay `events` with `model` and build the report (see the module docstring)."""
+                 on_progress: Callable[[int], None] | None = None, now_us: int | None = None,
+                 max_future_skew_us: int = 300_000_000) -> dict[str, Any]:
+    """Replay `events` with `model` and build the report (see the module docstring). `now_us`:
+    the future-skew rule's instant, as for `replay` (default: the wall clock now)."""
     if bins < 1:
         raise ConfigError("--bins must be at least 1", key="--bins")
     obs = _Observer(dict(model.weights))
     with tempfile.TemporaryDirectory(prefix="pulse-report-") as tmp:
         result = replay(events, model, Path(tmp), sweep_seconds=sweep_seconds,
-                        on_progress=on_progress, observe=obs)
+                        on_progress=on_progress, observe=obs, now_us=now_us,
+                        max_future_skew_us=max_future_skew_us)
         out = Path(tmp)
         scores = [(d["account"], d["score"] + 0.0, d["band"]) for d in _read_jsonl(out / "scores.jsonl")]
         last_change = {d["account"]: d for d in _read_jsonl(out / "changes.jsonl")}

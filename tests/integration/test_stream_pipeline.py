@@ -160,7 +160,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
 def test_malformed_records_go_to_the_dlq_while_good_ones_flow(pipeline, tmp_path: Path) -> None:
     good = [{"type": "track", "event": "Teammate Invited", "userId": f"u{i}", "context": {"groupId": "acct-dlq"},
              "messageId": f"g{i}", "timestamp": f"2026-09-01T10:0{i}:00Z"} for i in range(5)]
-    bad = [b"{not json", b'{"type": "track", "event": "Login", "userId": 7, "timestamp": "2026-09-01T10:00:00Z"}',
+    bad = [b"{not json", b'{"type": "track", "event": "Login", "userId": true, "timestamp": "2026-09-01T10:00:00Z"}',
            b'{"type": "track", "event": "Login", "userId": "u", "timestamp": "yesterday"}',
            b'{"type": "track", "event": "Login", "timestamp": "2026-09-01T10:00:00Z"}',
            b'{"type": "track", "event": "Login", "userId": "u", "timestamp": "2099-01-01T00:00:00Z"}']

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 import scoring
 
@@ -32,8 +33,11 @@ def write_events(path: Path) -> None:
 
 
 def run(events: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`pulse replay`; `--now` defaults to an instant after every event here (the wall clock would
+    make the 2026-12-15 event future or not depending on when the test runs)."""
+    now = () if "--now" in extra else ("--now", "2027-01-01T00:00:00Z")
     return subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(events), "--out", str(out),
-                           *extra], capture_output=True, text=True, timeout=120)
+                           *now, *extra], capture_output=True, text=True, timeout=120)
 
 
 def read(out: Path) -> dict[str, bytes]:
@@ -58,6 +62,31 @@ def test_replay_outputs_are_byte_identical_and_gzip_reads_the_same(tmp_path: Pat
         "accepted": 3, "duplicate": 1, "late": 0, "invalid": 1, "accounts": 3}
     scores = [orjson.loads(x) for x in first["scores.jsonl"].splitlines()]
     assert [s["account"] for s in scores] == ["acct-1", "acct-2", "u3"]
+
+
+@pytest.mark.parametrize(("now", "accepted", "invalid"), [
+    ("2026-12-15T09:55:00Z", 3, 1),  # u3's 10:00 event is exactly 5 min ahead: not more, valid
+    ("2026-12-15 09:54:59.999999", 2, 2),  # 5 min + 1 µs ahead: future_timestamp
+    ("2026-12-15T11:54:00+02:00", 2, 2),  # 09:54Z
+    ("2026-11-01T09:30:00Z", 0, 5),  # after the group call (09:00), before every scored event
+])
+def test_now_sets_the_instant_of_the_future_skew_rule(tmp_path: Path, now: str, accepted: int,
+                                                      invalid: int) -> None:
+    events = tmp_path / "ev.jsonl"
+    write_events(events)
+    r = run(events, tmp_path / "out", "--now", now)
+    assert r.returncode == 0, r.stderr
+    summary = orjson.loads((tmp_path / "out" / "summary.json").read_bytes())
+    assert (summary["accepted"], summary["invalid"]) == (accepted, invalid)
+    if invalid > 1:
+        assert "future_timestamp=" in r.stderr
+
+
+def test_a_bad_now_is_exit_2(tmp_path: Path) -> None:
+    events = tmp_path / "ev.jsonl"
+    write_events(events)
+    r = run(events, tmp_path / "out", "--now", "tomorrow")
+    assert r.returncode == 2 and "--now" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_a_bad_model_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from scoring.model import load_model
 from streams.offline.report import build_report, parse_when, render_json, render_markdown
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "report"
+NOW = parse_when("2027-01-01")  # after every event of the file (the wall clock would vary)
 EVENTS, MODEL = DATA / "events.jsonl", DATA / "model.toml"
 TOL = 1e-9
 
@@ -27,7 +28,7 @@ def bands(at_risk: int = 0, red: int = 0, yellow: int = 0, green: int = 0, thriv
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    return build_report(EVENTS, load_model(MODEL))
+    return build_report(EVENTS, load_model(MODEL), now_us=NOW)
 
 
 def test_replay_counts(report: dict[str, Any]) -> None:
@@ -53,7 +54,7 @@ def test_histogram(report: dict[str, Any]) -> None:
     assert [x["count"] for x in h] == [1, 1, 1, 0, 0, 1, 1, 0, 2, 0, 0, 2]
     assert (h[0]["from"], h[0]["to"], h[1]["from"], h[1]["to"]) == (None, 0.0, 0.0, 10.0)
     assert (h[-1]["from"], h[-1]["to"]) == (100.0, None)
-    four = build_report(EVENTS, load_model(MODEL), bins=4, segments=["plan"])["histogram"]
+    four = build_report(EVENTS, load_model(MODEL), now_us=NOW, bins=4, segments=["plan"])["histogram"]
     assert [(x["from"], x["to"], x["count"]) for x in four] == [
         (None, 0.0, 1), (0.0, 25.0, 2), (25.0, 50.0, 1), (50.0, 75.0, 2), (75.0, 100.0, 1),
         (100.0, None, 2)]
@@ -86,7 +87,7 @@ def test_at_risk_list_with_reasons(report: dict[str, Any]) -> None:
 
 
 def test_with_health_and_explain_the_report_adds_health_bands_and_trends() -> None:
-    rep = build_report(EVENTS, load_model(DATA / "model_health.toml"))
+    rep = build_report(EVENTS, load_model(DATA / "model_health.toml"), now_us=NOW)
     # engagement is unchanged by [health]/[explain]
     assert rep["bands"]["all"] == bands(at_risk=1, red=2, yellow=2, green=2, thriving=2)
     # health = 0.5 x clamp(score, 0, 100) + 0.5 x max(0, 100 - 25 x tickets): EXPECTED.md
@@ -144,7 +145,7 @@ def test_revenue_kpis_over_the_file_span(report: dict[str, Any]) -> None:
 
 
 def test_revenue_kpis_over_a_given_period() -> None:
-    rep = build_report(EVENTS, load_model(MODEL), start_us=parse_when("2026-11-10"),
+    rep = build_report(EVENTS, load_model(MODEL), now_us=NOW, start_us=parse_when("2026-11-10"),
                        end_us=parse_when("2026-11-19", end=True))
     r = rep["revenue"]
     assert (r["start"], r["end"]) == ("2026-11-10T00:00:00+00:00", "2026-11-20T00:00:00+00:00")
@@ -174,15 +175,15 @@ def test_bad_period_and_bins_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         parse_when("last tuesday")
     with pytest.raises(ConfigError):
-        build_report(EVENTS, load_model(MODEL), start_us=parse_when("2026-11-20"),
+        build_report(EVENTS, load_model(MODEL), now_us=NOW, start_us=parse_when("2026-11-20"),
                      end_us=parse_when("2026-11-10"))
     with pytest.raises(ConfigError):
-        build_report(EVENTS, load_model(MODEL), bins=0)
+        build_report(EVENTS, load_model(MODEL), now_us=NOW, bins=0)
 
 
 # -- the command, as a user runs it -------------------------------------------------------------
 def pulse(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streams.cli", "report", *args],
+    return subprocess.run([sys.executable, "-m", "streams.cli", "report", "--now", "2027-01-01", *args],
                           capture_output=True, text=True, timeout=120)
 
 

@@ -1,4 +1,5 @@
-"""parse_iso_us: its fast path answers exactly what plain `fromisoformat` answers, for any text."""
+"""parse_iso_us: exactly the accepted ISO-8601 forms, for any text, checked against the naive
+reference's independent parser (tests/reference/naive.py `iso_us`) and hand-computed values."""
 
 from __future__ import annotations
 
@@ -10,19 +11,43 @@ from hypothesis import strategies as st
 
 from scoring import timefmt
 from scoring.timefmt import format_us, parse_iso_us
+from tests.reference.naive import iso_us as naive_iso_us
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def reference(text: str) -> int | None:
-    """The plain computation the fast path must agree with."""
-    try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        return None
-    return (dt - EPOCH) // timedelta(microseconds=1)
+    """The independent parser the implementation must agree with."""
+    return naive_iso_us(text)
+
+
+# hand-computed: 2026-11-02T09:15:00Z = 1_793_610_900 s (see test_known_values)
+T0 = 1_793_610_900_000_000
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2026-11-02T09:15:00Z", T0),
+    ("2026-11-02T09:15:00z", T0),
+    ("2026-11-02 09:15:00Z", T0),
+    ("2026-11-02T09:15:00", T0),  # no zone: UTC
+    ("2026-11-02 09:15:00", T0),
+    ("2026-11-02T11:15:00+0200", T0),
+    ("2026-11-02T11:15:00+02:00", T0),
+    ("2026-11-02T04:15:00-0500", T0),
+    ("2026-11-02T09:15:00-00:00", T0),
+    ("2026-11-02T09:15:00.123456789Z", T0 + 123_456),  # digits past µs dropped, not rounded
+    ("2026-11-02T09:15:00.9999999Z", T0 + 999_999),
+    ("2026-11-02T09:15:00.1", T0 + 100_000),
+    ("2026-11-02T11:15:00.5+0200", T0 + 500_000),
+    ("2026-11-02", None), ("2026-11-02T09:15Z", None), ("2026-11-02T09:15:00,5Z", None),
+    ("2026-11-02t09:15:00Z", None), ("2026-11-02T09:15:00.Z", None), ("2026-11-02T09:15:00+02", None),
+    ("20261102T091500Z", None), ("1793610900", None), ("yesterday", None), ("", None),
+    ("2026-11-02T09:15:00Z ", None), (" 2026-11-02T09:15:00Z", None), ("2026-11-02T09:15:00+2:00", None),
+    ("2026-11-02T09:15:00+24:00", None), ("2026-11-02T09:15:00+0060", None),
+    ("2026-11-02T24:00:00Z", None), ("2026-02-30T00:00:00Z", None), ("2026-11-02T09:15:60Z", None),
+])
+def test_accepted_forms_hand_computed(text: str, expected: int | None) -> None:
+    assert parse_iso_us(text) == expected
 
 
 def test_known_values() -> None:
@@ -39,8 +64,10 @@ def test_known_values() -> None:
 
 
 def test_common_shapes_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    expected = {t: reference(t) for t in ("2026-07-31T23:00:00Z", "2026-07-31T23:00:00+02:00")}
-    monkeypatch.setattr(timefmt, "datetime", None)  # any use of fromisoformat would now fail
+    shapes = ("2026-07-31T23:00:00Z", "2026-07-31T23:00:00+02:00", "2026-07-31 23:00:00z",
+              "2026-07-31T23:00:00")
+    expected = {t: reference(t) for t in shapes}
+    monkeypatch.setattr(timefmt, "_parse_full", None)  # any use of the full grammar would now fail
     for text, us in expected.items():
         assert parse_iso_us(text) == us
 
@@ -160,15 +187,19 @@ def formatted(draw: st.DrawFn) -> str:
 @example("2026-07-31T23:00:00.123456+00:00")
 @example("2026-07-31T23:00:00+02:00")
 def test_formatted_aware_datetimes_match_reference(text: str) -> None:
-    expected = reference(text)
-    assert expected is not None, text
-    assert parse_iso_us(text) == expected
+    assert parse_iso_us(text) == reference(text)
 
 
 @given(st.datetimes(min_value=datetime(1, 1, 1)), st.sampled_from(TIMESPECS))
 @settings(max_examples=300, deadline=None)
-def test_naive_is_none(dt: datetime, timespec: str) -> None:
-    assert parse_iso_us(dt.isoformat(timespec=timespec)) is None
+def test_zone_less_is_utc(dt: datetime, timespec: str) -> None:
+    text = dt.isoformat(timespec=timespec)
+    if timespec in ("hours", "minutes"):  # no seconds: not an accepted form
+        assert parse_iso_us(text) is None
+    else:
+        kept = {"seconds": 0, "milliseconds": dt.microsecond // 1000 * 1000}.get(timespec, dt.microsecond)
+        expected = (dt.replace(tzinfo=UTC, microsecond=kept) - EPOCH) // timedelta(microseconds=1)
+        assert parse_iso_us(text) == expected
 
 
 NOISE = "0123456789-:T.Z+ ,_٣３Wt\u200b"
