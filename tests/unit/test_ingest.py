@@ -160,12 +160,13 @@ def test_validation_keeps_valid_calls_in_order_and_names_each_rejected_index() -
     batch = [{"type": "track", "event": "A", "userId": "u1", "timestamp": TS},
              {"type": "track", "userId": "u1", "timestamp": TS},          # no event name
              7,                                                            # not an object
-             {"type": "identify", "userId": "u3", "timestamp": TS},
+             {"type": "identify", "userId": 42, "timestamp": TS},                # an integer id
+             {"type": "alias", "userId": "u3", "previousId": "a", "timestamp": TS},
              {"type": "nonsense", "userId": "u2", "timestamp": TS}]
     good, bad, _ = validate(Calls(batch, {}), now_us=NOW_US, skew_us=300_000_000)
-    assert [orjson.loads(raw)["userId"] for raw, _ in good] == ["u1", "u3"]
-    assert [s for _, s in good] == ["u1", "u3"]
-    assert [(b.index, b.reason) for b in bad] == [(1, "missing_event"), (2, "not_object"), (4, "unknown_type")]
+    assert [orjson.loads(raw)["userId"] for raw, _ in good] == ["u1", 42, "u3"]
+    assert [s for _, s in good] == ["u1", "42", "u3"]
+    assert [(b.index, b.reason) for b in bad] == [(1, "missing_event"), (2, "not_object"), (5, "unknown_type")]
     assert orjson.loads(bad[0].raw) == batch[1]
 
 
