@@ -1,7 +1,8 @@
 """Bands and hysteresis (docs/semantics.md#bands).
 
-Bands are ordered at_risk < red < yellow < green < thriving and handled as
-their index here; `BAND_NAMES[i]` is the name. With the default edges:
+Bands are ordered at_risk < red < yellow < green < thriving (`Band`, whose
+`rank` is that order; lower is worse). The scoring loop handles a band as its
+index; `BAND_NAMES[i]` is the name and `BANDS[i]` the `Band`. With the default edges:
 s < 0 at_risk; 0 <= s <= 40 red; 40 < s <= 70 yellow; 70 < s <= 100 green;
 s > 100 thriving.
 """
@@ -9,10 +10,29 @@ s > 100 thriving.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from scoring.model import BandsConfig
 
-BAND_NAMES: tuple[str, ...] = ("at_risk", "red", "yellow", "green", "thriving")
+
+class Band(StrEnum):
+    """An account's band, declared worst first: the declaration order is the band order."""
+
+    AT_RISK = "at_risk"
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+    THRIVING = "thriving"
+
+    @property
+    def rank(self) -> int:
+        """at_risk 0 < red 1 < yellow 2 < green 3 < thriving 4; lower is worse."""
+        return _RANK[self]
+
+
+BANDS: tuple[Band, ...] = tuple(Band)
+BAND_NAMES: tuple[str, ...] = tuple(b.value for b in BANDS)
+_RANK: dict[Band, int] = {b: i for i, b in enumerate(BANDS)}
 AT_RISK, RED, YELLOW, GREEN, THRIVING = range(5)
 
 

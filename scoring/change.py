@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from scoring.timefmt import format_us
@@ -10,13 +11,21 @@ from scoring.timefmt import format_us
 Cause = Literal["event", "sweep", "end"]
 
 
+class Kind(StrEnum):
+    """Which score a change (and its alert) is about."""
+
+    ENGAGEMENT = "engagement"
+    HEALTH = "health"
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A band evaluation that set or changed an account's band (`reason` None), or a signal.
 
-    `kind` is the score ("engagement" or "health"); `reason` names a signal (`nps_detractor`,
-    ...) or is None for a band change; `explain` is the alert's explanation (trend, top events,
-    health components), present when the model keeps that state (`[explain]` / `[health]`).
+    `kind` is the score (a `Kind` value: "engagement" or "health"); `reason` names a signal (a
+    `scoring.signals.Reason`) or is None for a band change; `explain` is the alert's explanation
+    (trend, top events, health components), present when the model keeps that state
+    (`[explain]` / `[health]`).
     """
 
     account: str

@@ -47,9 +47,16 @@ class StackError(PulseRuntimeError):
 
 
 class MalformedAlertError(PulseRuntimeError):
-    """A record on the `alerts` topic (or a delivery stream entry) is not a valid alert.
+    """A record on the `alerts` topic (or a delivery stream entry) is not a valid alert
+    (`streams.contracts.alert.Alert.parse`).
 
-    Never fatal: the router logs it, counts it and puts it on the dead-letter stream."""
+    `field` names the offending field ("top_events[2].count", "explain.tickets", ...) or is None
+    when the record is not a JSON object at all. Never fatal: the router logs it, counts it and
+    puts it on the dead-letter stream."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class DeliveryError(PulseRuntimeError):

@@ -39,7 +39,7 @@ from scoring.health import (
     weakest,
 )
 from scoring.model import Model
-from scoring.signals import event_signals, onboarding_stalled, stall_deadline
+from scoring.signals import Reason, event_signals, onboarding_stalled, stall_deadline
 from scoring.trend import DAY_US, Trend
 
 ENG_DROP, HEALTH_DROP, STALLED = 1, 2, 4  # Extra.flags bits
@@ -160,7 +160,7 @@ class Insight:
         if self._drop(x, ENG_DROP, None if ago is None else score - ago):
             name = BAND_NAMES[band]
             changes.append(Change(account, name, name, score, clock, cause, "engagement",
-                                  "sharp_drop", self.explain(x, clock, score)))
+                                  Reason.SHARP_DROP, self.explain(x, clock, score)))
         x.trend.record(day, score, days)
         if self.health is None or x.health is None:
             return
@@ -171,10 +171,10 @@ class Insight:
         hago = x.health_trend.ago(day, days)
         raised = list(signals or ())
         if self._drop(x, HEALTH_DROP, None if hago is None else health - hago):
-            raised.append(("sharp_drop", {}))
+            raised.append((Reason.SHARP_DROP, {}))
         if not x.flags & STALLED and onboarding_stalled(self.health, hs.first_ts, hs.reached, clock):
             x.flags |= STALLED
-            raised.append(("onboarding_stalled", {"stall_days": self.health.stall_days}))
+            raised.append((Reason.ONBOARDING_STALLED, {"stall_days": self.health.stall_days}))
         hband = next_band(hs.band, health, self.bands, self.hysteresis)
         if hband != hs.band or raised:
             hex_ = self._health_explain(x, clock, health, comps)

@@ -3,43 +3,84 @@
 A signal is raised by one accepted event (`event_signals`: NPS detractor or promoter, failed
 payment, past due, contraction) or, for onboarding and sharp drops, by an evaluation
 (scoring/insight.py), independently of band changes. docs/semantics.md#signals gives each
-reason's trigger, default route and suggested action. `ROUTES` holds the default route name and
-suggested action per reason, `BAND_ROUTES` per band for band changes (docs/semantics.md#bands).
+reason's trigger, default route and suggested action. `Reason` names why an alert was raised: a
+band change (`band_change` after an event, `sweep` when a re-evaluation without new events moved
+the band) or one of the signals (`SIGNALS`). `ROUTES` holds the default route name and suggested
+action per signal, `BAND_ROUTES` per band for band changes (docs/semantics.md#bands).
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+from scoring.bands import Band
 from scoring.health import NPS_EVENT, nps_value
 from scoring.model import HealthConfig
 
 PAYMENT_FAILED = "Payment Failed"
 PAST_DUE = "Subscription Past Due"
 
-ROUTES: dict[str, tuple[str, str]] = {
-    "nps_detractor": ("csm_call", "detractor: high-priority CSM call within 24 h to address the "
-                      "problem and prevent churn"),
-    "nps_promoter": ("referral_ask", "promoter: ask for a referral or a case study"),
-    "payment_failed": ("billing", "billing alert: a payment failed; contact the billing owner"),
-    "subscription_past_due": ("billing", "billing alert: the subscription is past due"),
-    "contraction": ("csm_immediate", "contraction: contact the account at once; demonstrate "
-                    "the feature's full value and explore expansion"),
-    "onboarding_stalled": ("guidance", "onboarding stalled: automated guidance (e-mail / in-app) "
-                           "toward the next milestone"),
-    "sharp_drop": ("csm_review", "sharp drop: review the account before it changes band"),
+
+class Reason(StrEnum):
+    """Why an alert was raised: a band change, or a signal (then `from` == `to`)."""
+
+    BAND_CHANGE = "band_change"
+    SWEEP = "sweep"
+    NPS_DETRACTOR = "nps_detractor"
+    NPS_PROMOTER = "nps_promoter"
+    PAYMENT_FAILED = "payment_failed"
+    SUBSCRIPTION_PAST_DUE = "subscription_past_due"
+    CONTRACTION = "contraction"
+    ONBOARDING_STALLED = "onboarding_stalled"
+    SHARP_DROP = "sharp_drop"
+
+    @property
+    def is_signal(self) -> bool:
+        return self not in (Reason.BAND_CHANGE, Reason.SWEEP)
+
+    @property
+    def label(self) -> str:
+        """A short human description (what a notification says)."""
+        return _LABELS[self]
+
+
+SIGNALS: tuple[Reason, ...] = tuple(r for r in Reason if r.is_signal)
+_LABELS: dict[Reason, str] = {
+    Reason.BAND_CHANGE: "band change after new events",
+    Reason.SWEEP: "periodic re-evaluation (score decayed without new events)",
+    Reason.NPS_DETRACTOR: "signal: NPS detractor",
+    Reason.NPS_PROMOTER: "signal: NPS promoter",
+    Reason.PAYMENT_FAILED: "signal: payment failed",
+    Reason.SUBSCRIPTION_PAST_DUE: "signal: subscription past due",
+    Reason.CONTRACTION: "signal: contraction",
+    Reason.ONBOARDING_STALLED: "signal: onboarding stalled",
+    Reason.SHARP_DROP: "signal: sharp score drop",
 }
-BAND_ROUTES: dict[str, tuple[str, str]] = {
-    "at_risk": ("csm_immediate", "churn risk: immediate CSM alert"),
-    "red": ("csm_review", "CSM notification for an account review"),
-    "yellow": ("guidance", "automated guidance (e-mail / in-app webhook)"),
-    "green": ("monitor", "low-touch monitoring, no alert"),
-    "thriving": ("expansion", "flag an expansion opportunity"),
+
+ROUTES: dict[Reason, tuple[str, str]] = {
+    Reason.NPS_DETRACTOR: ("csm_call", "detractor: high-priority CSM call within 24 h to address "
+                           "the problem and prevent churn"),
+    Reason.NPS_PROMOTER: ("referral_ask", "promoter: ask for a referral or a case study"),
+    Reason.PAYMENT_FAILED: ("billing", "billing alert: a payment failed; contact the billing owner"),
+    Reason.SUBSCRIPTION_PAST_DUE: ("billing", "billing alert: the subscription is past due"),
+    Reason.CONTRACTION: ("csm_immediate", "contraction: contact the account at once; demonstrate "
+                         "the feature's full value and explore expansion"),
+    Reason.ONBOARDING_STALLED: ("guidance", "onboarding stalled: automated guidance (e-mail / "
+                                "in-app) toward the next milestone"),
+    Reason.SHARP_DROP: ("csm_review", "sharp drop: review the account before it changes band"),
+}
+BAND_ROUTES: dict[Band, tuple[str, str]] = {
+    Band.AT_RISK: ("csm_immediate", "churn risk: immediate CSM alert"),
+    Band.RED: ("csm_review", "CSM notification for an account review"),
+    Band.YELLOW: ("guidance", "automated guidance (e-mail / in-app webhook)"),
+    Band.GREEN: ("monitor", "low-touch monitoring, no alert"),
+    Band.THRIVING: ("expansion", "flag an expansion opportunity"),
 }
 
 
-def route_of(reason: str, to_band: str) -> tuple[str, str]:
-    """(default route name, suggested action) of an alert."""
+def route_of(reason: Reason, to_band: Band) -> tuple[str, str]:
+    """(default route name, suggested action) of an alert: its signal's, else its band's."""
     return ROUTES.get(reason) or BAND_ROUTES[to_band]
 
 
@@ -51,18 +92,18 @@ def event_signals(cfg: HealthConfig, name: str, props: dict[str, Any]) -> list[t
         if v is None:
             return []
         if v <= sig.nps_detractor_max:
-            return [("nps_detractor", {"nps": v})]
+            return [(Reason.NPS_DETRACTOR, {"nps": v})]
         if v >= sig.nps_promoter_min:
-            return [("nps_promoter", {"nps": v})]
+            return [(Reason.NPS_PROMOTER, {"nps": v})]
         return []
     if sig.billing and name == PAYMENT_FAILED:
-        return [("payment_failed", {"event": name})]
+        return [(Reason.PAYMENT_FAILED, {"event": name})]
     if sig.billing and name == PAST_DUE:
-        return [("subscription_past_due", {"event": name})]
+        return [(Reason.SUBSCRIPTION_PAST_DUE, {"event": name})]
     if name in sig.contraction:
         delta = props.get("mrr_delta")
         ok = isinstance(delta, int | float) and not isinstance(delta, bool)
-        return [("contraction", {"event": name, "mrr_delta": delta if ok else None})]
+        return [(Reason.CONTRACTION, {"event": name, "mrr_delta": delta if ok else None})]
     return []
 
 

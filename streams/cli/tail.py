@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer
 
+from streams.contracts.alert import Alert, MalformedAlertError
 from streams.kafka import wait_assigned
 
 
-def format_alert(a: dict[str, Any]) -> str:
-    trend = "" if a.get("score_7d_ago") is None else f" (7d ago {a['score_7d_ago']:.1f})"
-    plan = a.get("traits", {}).get("plan")
+def format_alert(a: Alert) -> str:
+    trend = "" if a.score_7d_ago is None else f" (7d ago {a.score_7d_ago:.1f})"
+    plan = a.traits.get("plan")
     tail = f"  plan={plan}" if plan else ""
-    if a.get("route"):
-        tail += f"  route={a['route']}"
-    if a.get("weakest_component"):
-        tail += f"  weakest={a['weakest_component']}"
-    tickets = (a.get("explain") or {}).get("tickets")
+    if a.route:
+        tail += f"  route={a.route}"
+    if a.weakest_component:
+        tail += f"  weakest={a.weakest_component}"
+    tickets = a.explain.tickets if a.explain is not None else None
     if tickets:
-        tail += "  tickets: " + "; ".join("(no subject)" if t is None else str(t) for t in tickets)
-    return (f"{a['at']}  {a['account']:<16} {a['from'] or '-':>8} -> {a['to']:<8} "
-            f"score {a['score']:8.2f}{trend}  [{a['kind']}/{a['reason']}]{tail}")
+        tail += "  tickets: " + "; ".join("(no subject)" if t is None else t for t in tickets)
+    frm = "-" if a.from_band is None else a.from_band.value
+    return (f"{a.at}  {a.account:<16} {frm:>8} -> {a.to_band.value:<8} "
+            f"score {a.score:8.2f}{trend}  [{a.kind.value}/{a.reason.value}]{tail}")
 
 
 async def tail(bootstrap: str, topic: str, *, from_beginning: bool, idle_exit: float | None,
@@ -54,4 +54,8 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, idle_exit: f
 
 
 def pretty(value: bytes) -> str:
-    return format_alert(orjson.loads(value))
+    """One alert as a line; a record that is not a valid alert is shown, not fatal."""
+    try:
+        return format_alert(Alert.parse(value))
+    except MalformedAlertError as exc:
+        return f"(not a valid alert: {exc}) {value[:200].decode('utf-8', 'replace')}"

@@ -11,7 +11,9 @@ drop the rare duplicate after a crash between send and acknowledgement.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from streams.contracts.alert import Alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,12 +22,12 @@ class Delivery:
 
     channel: str               # the channel's name in the notifier config, e.g. "csm-slack"
     route: str                 # the route that matched, e.g. "drop-to-red"
-    alert: dict[str, Any]      # the alert as on the `alerts` topic (DESIGN.md's interface)
+    alert: Alert               # the alert as on the `alerts` topic (streams/contracts/alert.py)
     attempt: int = 1           # 1 for the first send, 2 for the first retry, ...
 
     @property
     def alert_id(self) -> str:
-        return str(self.alert["alert_id"])
+        return self.alert.alert_id
 
     @property
     def idempotency_key(self) -> str:

@@ -19,23 +19,25 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
+from scoring.signals import ROUTES, SIGNALS
 from scoring.tomlconfig import parse_toml, read_text
+from streams.contracts.alert import Band, Direction, Kind, Reason
 from streams.notify.channels import ChannelConfig
 from streams.notify.keys import DEFAULT_PREFIX
 
 log = logging.getLogger("pulse.notifier")
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-Band = Literal["at_risk", "red", "yellow", "green", "thriving"]
-Direction = Literal["up", "down", "initial"]
-Kind = Literal["engagement", "health"]
 TraitValue = str | int | float | bool
-# TOML arrays arrive as lists; strict mode alone would accept only tuples.
+T = TypeVar("T")
+# TOML arrays arrive as lists and enum values as strings; strict mode alone would accept only
+# tuples of enum members. The enums are the alert contract's (streams/contracts/alert.py).
 Many = Annotated[tuple[str, ...], Field(strict=False, min_length=1)]
+OneOrMore = Annotated[tuple[Annotated[T, Strict(False)], ...], Field(strict=False, min_length=1)]
 
 
 class NotifierSettings(BaseModel):
@@ -78,12 +80,11 @@ class RouteConfig(BaseModel):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     channels: Many
-    kind: Annotated[tuple[Kind, ...], Field(strict=False, min_length=1)] | None = None
-    to: Annotated[tuple[Band, ...], Field(strict=False, min_length=1)] | None = None
-    from_: Annotated[tuple[Band, ...], Field(strict=False, min_length=1)] | None = Field(
-        default=None, alias="from")
-    direction: Annotated[tuple[Direction, ...], Field(strict=False, min_length=1)] | None = None
-    reason: Many | None = None
+    kind: OneOrMore[Kind] | None = None
+    to: OneOrMore[Band] | None = None
+    from_: OneOrMore[Band] | None = Field(default=None, alias="from")
+    direction: OneOrMore[Direction] | None = None
+    reason: OneOrMore[Reason] | None = None
     # the alert's own `route` field: the seeds' default route of its reason/band (csm_call,
     # csm_immediate, csm_review, billing, referral_ask, guidance, expansion, monitor)
     alert_route: Many | None = None
@@ -94,19 +95,22 @@ class RouteConfig(BaseModel):
 
 # Signal alerts (scoring.signals: from == to, direction "none", or "down" for a sharp drop) come
 # first, one route per signal so one signal's cooldown never holds back another; their channel is
-# the one the seeds' action belongs to: a CSM call/review/billing follow-up -> "csm", a referral
-# ask -> "expansion", onboarding guidance -> "guidance".
-SIGNAL_CHANNELS: dict[str, str] = {
-    "nps_detractor": "csm", "payment_failed": "csm", "subscription_past_due": "csm",
-    "contraction": "csm", "sharp_drop": "csm", "nps_promoter": "expansion",
-    "onboarding_stalled": "guidance",
+# the one the seeds' action (the signal's default route, `scoring.signals.ROUTES`) belongs to: a
+# CSM call/review/billing follow-up -> "csm", a referral ask -> "expansion", onboarding guidance
+# -> "guidance".
+CHANNEL_OF_ALERT_ROUTE: dict[str, str] = {
+    "csm_call": "csm", "csm_immediate": "csm", "csm_review": "csm", "billing": "csm",
+    "referral_ask": "expansion", "guidance": "guidance",
 }
 DEFAULT_ROUTES: tuple[RouteConfig, ...] = (
-    *(RouteConfig(name=f"signal-{reason}", reason=(reason,), channels=(channel,))
-      for reason, channel in SIGNAL_CHANNELS.items()),
-    RouteConfig(name="csm-at-risk-red", to=("at_risk", "red"), direction=("down",), channels=("csm",)),
-    RouteConfig(name="guidance-yellow", to=("yellow",), direction=("up", "down"), channels=("guidance",)),
-    RouteConfig(name="expansion-thriving", to=("thriving",), direction=("up",), channels=("expansion",)),
+    *(RouteConfig(name=f"signal-{reason}", reason=(reason,),
+                  channels=(CHANNEL_OF_ALERT_ROUTE[ROUTES[reason][0]],)) for reason in SIGNALS),
+    RouteConfig(name="csm-at-risk-red", to=(Band.AT_RISK, Band.RED), direction=(Direction.DOWN,),
+                channels=("csm",)),
+    RouteConfig(name="guidance-yellow", to=(Band.YELLOW,), direction=(Direction.UP, Direction.DOWN),
+                channels=("guidance",)),
+    RouteConfig(name="expansion-thriving", to=(Band.THRIVING,), direction=(Direction.UP,),
+                channels=("expansion",)),
 )
 
 

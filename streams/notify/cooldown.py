@@ -5,7 +5,7 @@ alert that opened the cooldown, the band it went to and until when it holds. `de
 
 - no record, or the record has run out (`now >= until`): send, open a new cooldown;
 - the same alert (another channel of the route, or a retry of it): send, keep the record;
-- the alert's band is worse than the record's (BAND_NAMES order: at_risk < red < ...): send and
+- the alert's band is worse than the record's (`Band.rank`: at_risk < red < ...): send and
   open a new cooldown from this band (an account sliding red -> at_risk is never held back);
 - otherwise: suppress.
 
@@ -22,19 +22,19 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from scoring.bands import BAND_NAMES
+from streams.contracts.alert import Band
 from streams.notify.keys import Keys
-from streams.notify.route import band_rank
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
     alert_id: str
-    band: str
+    band: Band
     until: float
 
     def dumps(self) -> str:
-        return orjson.dumps({"alert_id": self.alert_id, "band": self.band, "until": self.until}).decode()
+        d = {"alert_id": self.alert_id, "band": self.band.value, "until": self.until}
+        return orjson.dumps(d).decode()
 
     @classmethod
     def loads(cls, raw: str | None) -> Record | None:
@@ -42,7 +42,7 @@ class Record:
             return None
         try:
             d = orjson.loads(raw)
-            return cls(str(d["alert_id"]), str(d["band"]), float(d["until"]))
+            return cls(str(d["alert_id"]), Band(d["band"]), float(d["until"]))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
             return None  # a damaged record opens no cooldown
 
@@ -54,7 +54,7 @@ class Decision:
     record: Record | None       # the record to store (None: leave as is)
 
 
-def decide(record: Record | None, *, alert_id: str, band: str, now: float, cooldown: float) -> Decision:
+def decide(record: Record | None, *, alert_id: str, band: Band, now: float, cooldown: float) -> Decision:
     if cooldown <= 0:
         return Decision(True, "no cooldown", None)
     fresh = Record(alert_id, band, now + cooldown)
@@ -64,12 +64,12 @@ def decide(record: Record | None, *, alert_id: str, band: str, now: float, coold
         return Decision(True, "expired", fresh)
     if record.alert_id == alert_id:
         return Decision(True, "same alert", None)
-    if record.band in BAND_NAMES and band_rank(band) < band_rank(record.band):
+    if band.rank < record.band.rank:
         return Decision(True, "worse band", fresh)
     return Decision(False, "cooldown", None)
 
 
-async def apply(redis: Redis, keys: Keys, *, route: str, account: str, alert_id: str, band: str,
+async def apply(redis: Redis, keys: Keys, *, route: str, account: str, alert_id: str, band: Band,
                 now: float, cooldown: float) -> Decision:
     """Decide against the stored record and store the new one atomically (WATCH/MULTI)."""
     if cooldown <= 0:

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
-
-import orjson
 
 from scoring.errors import MalformedAlertError
+from streams.contracts.alert import Alert
 from streams.notify.channel import Delivery
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
     channel: str
-    alert: dict[str, Any]
+    alert: Alert
     route: str
     cooldown: float
     attempt: int
@@ -35,13 +33,13 @@ class Entry:
 
     @property
     def alert_id(self) -> str:
-        return str(self.alert["alert_id"])
+        return self.alert.alert_id
 
     def delivery(self) -> Delivery:
         return Delivery(channel=self.channel, route=self.route, alert=self.alert, attempt=self.attempt)
 
     def fields(self) -> dict[str, str]:
-        return {"alert_id": self.alert_id, "alert": orjson.dumps(self.alert).decode(), "route": self.route,
+        return {"alert_id": self.alert_id, "alert": self.alert.to_json().decode(), "route": self.route,
                 "cooldown": repr(float(self.cooldown)), "attempt": str(self.attempt),
                 "handoff_at": repr(float(self.handoff_at)), "last_error": self.last_error}
 
@@ -51,11 +49,12 @@ class Entry:
     @classmethod
     def from_fields(cls, channel: str, f: Mapping[str, str]) -> Entry:
         try:
-            alert = orjson.loads(f["alert"])
-            if not isinstance(alert, dict) or not isinstance(alert.get("alert_id"), str):
-                raise ValueError("alert is not an object with a string alert_id")
+            alert = Alert.parse(f["alert"])
             return cls(channel=channel, alert=alert, route=f["route"], cooldown=float(f.get("cooldown", "0")),
                        attempt=int(f.get("attempt", "1")), handoff_at=float(f["handoff_at"]),
                        last_error=f.get("last_error", ""))
-        except (KeyError, ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        except MalformedAlertError as exc:
+            raise MalformedAlertError(f"bad delivery entry on channel {channel!r}: {exc}",
+                                      field=exc.field) from None
+        except (KeyError, ValueError, TypeError) as exc:
             raise MalformedAlertError(f"bad delivery entry on channel {channel!r}: {exc!r}") from None

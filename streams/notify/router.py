@@ -23,11 +23,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from scoring.errors import MalformedAlertError
+from streams.contracts.alert import Alert
 from streams.notify import dlq, metrics
 from streams.notify.config import NotifierSettings, RouteConfig
 from streams.notify.entry import Entry
 from streams.notify.keys import Keys
-from streams.notify.route import parse_alert, route_alert
+from streams.notify.route import route_alert
 
 log = logging.getLogger("pulse.notifier")
 
@@ -65,7 +66,7 @@ class Router:
             for raw, source in values:
                 self.stats.read += 1
                 try:
-                    alert = parse_alert(raw if raw is not None else b"null")
+                    alert = Alert.parse(raw if raw is not None else b"null")
                 except MalformedAlertError as exc:
                     self.stats.malformed += 1
                     metrics.MALFORMED.inc()

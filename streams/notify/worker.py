@@ -199,12 +199,12 @@ class ChannelWorker:
             metrics.SUPPRESSED.labels(self.name, "dedup").inc()
             return "duplicate"
         d = await cooldown.apply(self.redis, self.keys, route=entry.route,
-                                 account=str(entry.alert.get("account")), alert_id=entry.alert_id,
-                                 band=str(entry.alert.get("to")), now=time.time(),
+                                 account=entry.alert.account, alert_id=entry.alert_id,
+                                 band=entry.alert.to_band, now=time.time(),
                                  cooldown=entry.cooldown)
         if not d.send:
             log.info("channel %s: alert %s for %s held back by the cooldown of route %s", self.name,
-                     entry.alert_id, entry.alert.get("account"), entry.route)
+                     entry.alert_id, entry.alert.account, entry.route)
             await self._finish(entry_id)
             metrics.SUPPRESSED.labels(self.name, "cooldown").inc()
             return "cooldown"

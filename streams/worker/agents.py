@@ -175,7 +175,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics
 
     def alerts_for(st: PartitionState, changes: list[Change]) -> list[tuple[str, bytes | None, bytes]]:
         return [(names.alerts, c.account.encode(),
-                 orjson.dumps(alert_from_change(c, traits=st.traits.get(c.account))))
+                 alert_from_change(c, traits=st.traits.get(c.account)).to_json())
                 for c in changes if c.from_band is not None]
 
     state_writer = TableWriter(app, states)

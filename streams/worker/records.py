@@ -1,21 +1,7 @@
 """What Pulse writes to Kafka besides raw events: alerts and dead letters (JSON, orjson).
 
-Alert (the `alerts` topic, keyed by account), as DESIGN.md's interface says::
-
-    {"alert_id", "kind", "account", "from", "to", "direction", "score", "score_7d_ago",
-     "delta_7d", "at", "reason", "route", "action", "top_events", "traits"}
-    + for health alerts: "components", "weakest_component",
-      "explain": {"tickets": [subjects], "time_to_aha_s", "detail"}
-    + for engagement signals (sharp_drop): "explain": {"detail"}
-
-`kind` is "engagement" or "health"; `reason` is "band_change" / "sweep" for a band change, or
-the signal (scoring/signals.py: nps_detractor, nps_promoter, payment_failed,
-subscription_past_due, contraction, onboarding_stalled, sharp_drop; a signal's from == to is
-the score's current band). `route` / `action` are the default route name and suggested action
-from the seeds (`scoring.signals.route_of`). `top_events` is [{"event", "count", "points"}]:
-weight x count in the window. `score_7d_ago` / `delta_7d` / `top_events` need the model's
-`[explain]` or `[health]` state (else null / null / []).
-
+Alert (the `alerts` topic, keyed by account): a `streams.contracts.alert.Alert`, built here from
+a band change or a signal (`alert_from_change`); its fields and JSON are documented there.
 `alert_id` is a hash of (kind, reason, account, from, to, at): the same band change always
 has the same id, so a redelivered or re-emitted alert is idempotent downstream.
 
@@ -32,12 +18,14 @@ from typing import Any
 
 import orjson
 
-from scoring.bands import BAND_NAMES
+from scoring.bands import Band
+from scoring.change import Kind
 from scoring.engine import Change
-from scoring.signals import route_of
+from scoring.signals import Reason, route_of
 from scoring.timefmt import format_us
+from streams.contracts.alert import Alert, Direction, Explain, TopEvent
 
-REASON_OF_CAUSE = {"event": "band_change", "sweep": "sweep", "end": "sweep"}
+REASON_OF_CAUSE = {"event": Reason.BAND_CHANGE, "sweep": Reason.SWEEP, "end": Reason.SWEEP}
 
 
 def alert_id(kind: str, reason: str, account: str, from_band: str | None, to_band: str, at: str) -> str:
@@ -45,48 +33,42 @@ def alert_id(kind: str, reason: str, account: str, from_band: str | None, to_ban
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
-def direction(from_band: str | None, to_band: str, reason: str = "band_change") -> str:
-    """"up"/"down" for a band change; for a signal (same band) "down" for a sharp drop, else "none"."""
-    if from_band is None:
-        return "initial"
-    if from_band == to_band:
-        return "down" if reason == "sharp_drop" else "none"
-    return "up" if BAND_NAMES.index(to_band) > BAND_NAMES.index(from_band) else "down"
-
-
-def alert_from_change(change: Change, *, traits: dict[str, Any] | None = None) -> dict[str, Any]:
+def alert_from_change(change: Change, *, traits: dict[str, Any] | None = None) -> Alert:
     """The alert of a band change or a signal; the explanation comes from `change.explain` (the
     model's `[explain]`/`[health]` state; without it trend and top events are null/[])."""
-    kind = change.kind
-    reason = change.reason or REASON_OF_CAUSE[change.cause]
+    kind = Kind(change.kind)
+    reason = REASON_OF_CAUSE[change.cause] if change.reason is None else Reason(change.reason)
     at = format_us(change.at_us)
+    frm = None if change.from_band is None else Band(change.from_band)
+    to = Band(change.to_band)
     ex = change.explain or {}
-    route, action = route_of(reason, change.to_band)
-    alert: dict[str, Any] = {
-        "alert_id": alert_id(kind, reason, change.account, change.from_band, change.to_band, at),
-        "kind": kind,
-        "account": change.account,
-        "from": change.from_band,
-        "to": change.to_band,
-        "direction": direction(change.from_band, change.to_band, reason),
-        "score": change.score + 0.0,
-        "score_7d_ago": ex.get("score_7d_ago"),
-        "delta_7d": ex.get("delta_7d"),
-        "at": at,
-        "reason": reason,
-        "route": route,
-        "action": action,
-        "top_events": ex.get("top_events") or [],
-        "traits": traits or {},
-    }
+    route, action = route_of(reason, to)
+    comps = ex.get("components")
     if "components" in ex:
-        alert["components"] = ex["components"]
-        alert["weakest_component"] = ex["weakest_component"]
-        alert["explain"] = {"tickets": ex.get("tickets", []), "time_to_aha_s": ex.get("time_to_aha_s"),
-                            "detail": ex.get("detail", {})}
-    elif "detail" in ex:
-        alert["explain"] = {"detail": ex["detail"]}
-    return alert
+        explain: Explain | None = Explain(ex.get("detail", {}), tuple(ex.get("tickets", ())),
+                                          ex.get("time_to_aha_s"))
+    else:
+        explain = Explain(ex["detail"]) if "detail" in ex else None
+    return Alert(
+        alert_id=alert_id(kind, reason, change.account, change.from_band, change.to_band, at),
+        kind=kind,
+        account=change.account,
+        from_band=frm,
+        to_band=to,
+        direction=Direction.of(frm, to, reason),
+        score=change.score + 0.0,
+        at=at,
+        reason=reason,
+        score_7d_ago=ex.get("score_7d_ago"),
+        delta_7d=ex.get("delta_7d"),
+        route=route,
+        action=action,
+        top_events=tuple(TopEvent(e["event"], e["count"], e["points"]) for e in ex.get("top_events") or ()),
+        traits=traits or {},
+        components=comps,
+        weakest_component=ex.get("weakest_component"),
+        explain=explain,
+    )
 
 
 def dead_letter(*, reason: str, detail: str, raw: bytes, topic: str, partition: int, offset: int,

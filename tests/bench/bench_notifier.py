@@ -28,9 +28,9 @@ import uuid
 from typing import Any
 
 import httpx
-import orjson
 from redis.asyncio import Redis
 
+from streams.contracts.alert import Alert
 from streams.notify.channels import build_channel
 from streams.notify.config import parse_config
 from streams.notify.keys import Keys
@@ -72,8 +72,8 @@ async def _count(client: httpx.AsyncClient, base: str) -> int:
     return int((await client.get(f"{base}/count")).json()["n"])
 
 
-async def httpx_loop(url: str, alerts: list[dict[str, Any]], concurrency: int) -> float:
-    bodies = [orjson.dumps(a) for a in alerts]
+async def httpx_loop(url: str, alerts: list[Alert], concurrency: int) -> float:
+    bodies = [a.to_json() for a in alerts]
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) as client:
         it = iter(bodies)
 
@@ -87,7 +87,7 @@ async def httpx_loop(url: str, alerts: list[dict[str, Any]], concurrency: int) -
         return time.perf_counter() - t0
 
 
-async def channel_loop(cfg_toml: str, alerts: list[dict[str, Any]], concurrency: int) -> float:
+async def channel_loop(cfg_toml: str, alerts: list[Alert], concurrency: int) -> float:
     from streams.notify.channel import Delivery
 
     cfg = parse_config(cfg_toml)
@@ -105,7 +105,7 @@ async def channel_loop(cfg_toml: str, alerts: list[dict[str, Any]], concurrency:
     return dt
 
 
-async def pipeline(redis_url: str, cfg_toml: str, alerts: list[dict[str, Any]], base: str) -> tuple[float, float]:
+async def pipeline(redis_url: str, cfg_toml: str, alerts: list[Alert], base: str) -> tuple[float, float]:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     cfg = parse_config(cfg_toml.replace("__PREFIX__", prefix))
     keys = Keys(prefix)
@@ -115,7 +115,7 @@ async def pipeline(redis_url: str, cfg_toml: str, alerts: list[dict[str, Any]], 
         router = Router(redis, keys, cfg.notifier, cfg.effective_routes())
         t0 = time.perf_counter()
         for i in range(0, len(alerts), 500):
-            await router.handle([(orjson.dumps(a), "bench") for a in alerts[i:i + 500]])
+            await router.handle([(a.to_json(), "bench") for a in alerts[i:i + 500]])
         handoff = time.perf_counter() - t0
         async with httpx.AsyncClient() as client:
             start = await _count(client, base)

@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaProducer
 
+from streams.contracts.alert import Alert
 from streams.worker.records import alert_id
 
 SECRET = "whsec_" + base64.b64encode(b"pulse-test-signing-key-0123456789").decode()
@@ -22,15 +23,16 @@ SECRET = "whsec_" + base64.b64encode(b"pulse-test-signing-key-0123456789").decod
 
 def make_alert(i: int, *, account: str | None = None, frm: str | None = "yellow", to: str = "red",
                kind: str = "engagement", reason: str = "band_change", plan: str = "team",
-               at: str | None = None) -> dict[str, Any]:
+               at: str | None = None) -> Alert:
+    """An alert shaped as the worker makes one (the contract's `Alert`)."""
     account = account or f"acct-{i}"
     at = at or f"2026-11-02T10:{i // 60 % 60:02d}:{i % 60:02d}+00:00"
     ranks = ("at_risk", "red", "yellow", "green", "thriving")
     direction = "initial" if frm is None else ("up" if ranks.index(to) > ranks.index(frm) else "down")
-    return {"alert_id": alert_id(kind, reason, account, frm, to, at), "kind": kind, "account": account,
-            "from": frm, "to": to, "direction": direction, "score": 12.5, "score_7d_ago": 55.0, "at": at,
-            "reason": reason, "top_events": [{"event": "Login", "count": 3, "points": 3.0}],
-            "traits": {"plan": plan}}
+    return Alert.parse({"alert_id": alert_id(kind, reason, account, frm, to, at), "kind": kind,
+                        "account": account, "from": frm, "to": to, "direction": direction, "score": 12.5,
+                        "score_7d_ago": 55.0, "at": at, "reason": reason,
+                        "top_events": [{"event": "Login", "count": 3, "points": 3.0}], "traits": {"plan": plan}})
 
 
 async def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:

@@ -18,6 +18,7 @@ from scoring.engine import Change
 from scoring.feed import Feed
 from scoring.model import Model
 from streams.cli.tail import tail
+from streams.contracts.alert import Alert
 from streams.dev.produce import produce_file
 from streams.dev.stack import free_port
 from streams.kafka import wait_caught_up
@@ -82,9 +83,13 @@ class Pipeline:
                                    [s.topic("events"), s.topic("scored")], timeout=timeout, settle=settle))
 
     def alerts(self) -> list[dict[str, Any]]:
+        """The alerts on the topic as JSON objects; each one is checked against the alert contract
+        on the way: it parses, and re-serializes to the very bytes the worker wrote."""
         got: list[bytes] = []
         asyncio.run(tail(self.bootstrap, self.settings.topic("alerts"), from_beginning=True,
                          idle_exit=3.0, emit=got.append))
+        for v in got:
+            assert Alert.parse(v).to_json() == v, v
         return [orjson.loads(v) for v in got]
 
     def dead_letters(self) -> list[dict[str, Any]]:
@@ -117,7 +122,8 @@ def core_run(path: Path, model: Model) -> tuple[list[dict[str, Any]], list[Chang
 
 
 def expected_alerts(changes: list[Change]) -> list[dict[str, Any]]:
-    return [alert_from_change(c) for c in changes if c.from_band is not None]
+    """The alerts replay's changes make, as the JSON objects the worker writes."""
+    return [alert_from_change(c).to_dict() for c in changes if c.from_band is not None]
 
 
 def per_account(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, list[tuple[Any, ...]]]:

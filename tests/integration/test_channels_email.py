@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from scoring.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.contracts.alert import Alert
 from streams.dev.stack import free_port
 from streams.notify.channel import Channel, Delivery
 from streams.notify.channels import build_channel, parse_channel_config
@@ -46,7 +47,7 @@ def channel(port: int, to: list[str], **extra: Any) -> Channel:
 
 async def send(ch: Channel, alert: dict[str, Any] | None = None) -> None:
     try:
-        await ch.send(Delivery(channel=ch.name, route="guidance-yellow", alert=alert or dict(ALERT)))
+        await ch.send(Delivery(channel=ch.name, route="guidance-yellow", alert=Alert.parse(alert or ALERT)))
     finally:
         await ch.aclose()
 

@@ -27,6 +27,7 @@ from scoring.errors import (
     RefusedTargetError,
     RetryableDeliveryError,
 )
+from streams.contracts.alert import Alert
 from streams.dev.stack import free_port
 from streams.notify.channel import Channel, Delivery
 from streams.notify.channels import build_channel, parse_channel_config
@@ -40,7 +41,7 @@ SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode
 ALLOW = ["127.0.0.1/32", "::1/128"]
 ALERT: dict[str, Any] = {
     "alert_id": "5f0c1e2d3a4b5c6d7e8f90a1b2c3d4e5", "kind": "engagement", "account": "acct-42",
-    "from": "yellow", "to": "red", "direction": "down", "score": 37.5, "score_7d_ago": 58.0,
+    "from": "yellow", "to": "red", "direction": "down", "score": 37.5, "score_7d_ago": 58.0, "delta_7d": -20.5,
     "at": "2026-11-02T10:15:00+00:00", "reason": "band_change", "route": "csm_immediate",
     "action": "contact the account at once", "top_events": [{"event": "Login", "count": 12, "points": 12.0}], "traits": {"plan": "team"},
 }
@@ -59,7 +60,7 @@ def webhook(url: str, name: str = "ops-hook", **extra: Any) -> Channel:
 
 
 def delivery(channel: str = "ops-hook") -> Delivery:
-    return Delivery(channel=channel, route="drop-to-red", alert=dict(ALERT), attempt=1)
+    return Delivery(channel=channel, route="drop-to-red", alert=Alert.parse(ALERT), attempt=1)
 
 
 async def send(ch: Channel, d: Delivery | None = None) -> None:

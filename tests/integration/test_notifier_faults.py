@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
@@ -51,7 +50,7 @@ async def test_flaky_receiver_every_alert_once_hopeless_ones_dead_lettered(
     good = [make_alert(i) for i in range(200)]
     doomed = [make_alert(1000 + i, plan="doomed") for i in range(5)]
     before = {m: sample(m, "csm") for m in ("pulse_notifier_delivered_total", "pulse_notifier_retried_total")}
-    await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(a) for a in good + doomed])
+    await produce(kafka_bootstrap, alerts_topic, [a.to_json() for a in good + doomed])
     channels = {n: build_channel(n, c) for n, c in cfg.channels.items()}
     stop = asyncio.Event()
     task = asyncio.create_task(run(cfg, channels, Endpoints(redis_url, kafka_bootstrap, alerts_topic,
@@ -64,13 +63,13 @@ async def test_flaky_receiver_every_alert_once_hopeless_ones_dead_lettered(
         stop.set()
         await asyncio.wait_for(task, 30)
         await receiver.stop()
-    assert receiver.accepted_ids() == {a["alert_id"]: 1 for a in good}  # each exactly once, by id
+    assert receiver.accepted_ids() == {a.alert_id: 1 for a in good}  # each exactly once, by id
     assert receiver.duplicates == []
-    failures = sum(receiver.requests[a["alert_id"]] - 1 for a in good)
+    failures = sum(receiver.requests[a.alert_id] - 1 for a in good)
     print(f"\nflaky: {failures} failed sends (500 or stall) before 200 alerts were each accepted once")
     assert failures > 40                                     # the receiver really was flaky
     dead = [f for _i, f in await redis.xrange(keys.dlq())]
-    assert {f["alert_id"] for f in dead} == {a["alert_id"] for a in doomed}
+    assert {f["alert_id"] for f in dead} == {a.alert_id for a in doomed}
     for f in dead:
         assert f["channel"] == "hopeless" and f["attempts"] == str(n_tries)
         assert "500" in f["last_error"], f["last_error"]
@@ -105,7 +104,7 @@ async def test_sigkill_mid_batch_loses_nothing(redis: Redis, redis_url: str, red
         + webhook_channel_toml("csm", receiver.url("slow"))
         + '[[routes]]\nname = "everything"\nchannels = ["csm"]\n')
     alerts = [make_alert(i) for i in range(400)]
-    await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(a) for a in alerts])
+    await produce(kafka_bootstrap, alerts_topic, [a.to_json() for a in alerts])
     log = tmp_path / "notifier.log"
     proc = await _start_notifier(config, alerts_topic, redis_url, kafka_bootstrap, log)
     try:
@@ -126,7 +125,7 @@ async def test_sigkill_mid_batch_loses_nothing(redis: Redis, redis_url: str, red
     claimed = [ln for ln in log.read_text().splitlines() if "claimed" in ln]
     print(f"\nkilled after {killed_at}/{len(alerts)} accepted; {len(receiver.duplicates)} duplicate(s) "
           f"dropped by the receiver by key; restart: {claimed or 'nothing pending to claim'}")
-    assert set(receiver.accepted_ids()) == {a["alert_id"] for a in alerts}   # nothing lost
+    assert set(receiver.accepted_ids()) == {a.alert_id for a in alerts}   # nothing lost
     assert all(n == 1 for n in receiver.accepted_ids().values())
     for key, alert_id in receiver.duplicates:    # only the rare send-before-ack duplicate, same key
         assert key == f"{alert_id}.csm"
@@ -146,7 +145,7 @@ async def test_router_and_two_worker_processes_share_the_stream(
         'concurrency = 4\n' + webhook_channel_toml("csm", receiver.url("slow"))
         + '[[routes]]\nname = "everything"\nchannels = ["csm"]\n')
     alerts = [make_alert(i) for i in range(300)]
-    await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(a) for a in alerts])
+    await produce(kafka_bootstrap, alerts_topic, [a.to_json() for a in alerts])
     env = {**os.environ, "REDIS_URL": redis_url, "KAFKA_BOOTSTRAP": kafka_bootstrap}
     log = (tmp_path / "n.log").open("ab")
     procs = [await asyncio.create_subprocess_exec(
@@ -161,7 +160,7 @@ async def test_router_and_two_worker_processes_share_the_stream(
             p.send_signal(signal.SIGTERM)
         codes = [await asyncio.wait_for(p.wait(), 30) for p in procs]
         await receiver.stop()
-    assert receiver.accepted_ids() == {a["alert_id"]: 1 for a in alerts}
+    assert receiver.accepted_ids() == {a.alert_id: 1 for a in alerts}
     assert receiver.duplicates == []
     assert len(consumers) == 2 and all(c["pending"] == 0 for c in consumers)
     assert codes == [0, 0, 0]

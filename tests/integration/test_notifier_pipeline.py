@@ -102,8 +102,8 @@ async def test_webhook_delivery_end_to_end_with_duplicates_and_malformed(
     down = [make_alert(i, to="red" if i % 2 else "at_risk") for i in range(20)]
     yellow = make_alert(100, frm="green", to="yellow")
     green = make_alert(101, frm="yellow", to="green")  # the band table: into green -> nothing
-    values = [orjson.dumps(a) for a in [*down, yellow, green]]
-    values.insert(5, orjson.dumps(down[3]))            # the same alert twice on the topic
+    values = [a.to_json() for a in [*down, yellow, green]]
+    values.insert(5, down[3].to_json())            # the same alert twice on the topic
     values.insert(9, b"{not json")                      # malformed: logged, dead-lettered, skipped
     values.insert(12, orjson.dumps({"alert_id": 5, "to": "red"}))
     await produce(kafka_bootstrap, topic, values)
@@ -113,10 +113,10 @@ async def test_webhook_delivery_end_to_end_with_duplicates_and_malformed(
         await wait_for(lambda: redis.xlen(Keys(redis_prefix).dlq()), what="dead letters")
         await asyncio.sleep(0.5)  # a duplicate, were one coming, would have arrived by now
     by_channel = {(b["channel"], b["alert_id"]) for b in receiver.accepted.values()}
-    assert by_channel == {("csm", a["alert_id"]) for a in down} | {("guidance", yellow["alert_id"])}
+    assert by_channel == {("csm", a.alert_id) for a in down} | {("guidance", yellow.alert_id)}
     assert receiver.duplicates == []
     assert sum(receiver.requests.values()) == 21            # the duplicate alert was never sent twice
-    assert green["alert_id"] not in receiver.requests
+    assert green.alert_id not in receiver.requests
     wh = standardwebhooks.Webhook(SECRET)                   # an independent signature check
     for key, raw in receiver.raw.items():
         assert key == f"{receiver.accepted[key]['alert_id']}.{receiver.accepted[key]['channel']}"
@@ -157,12 +157,12 @@ async def test_cooldown_per_account_and_route_bypassed_when_worse(redis: Redis, 
     ]
     got = []
     for alert, _want in steps:
-        await router.handle([(orjson.dumps(alert), "test")])
+        await router.handle([(alert.to_json(), "test")])
         got += await drain(worker, redis)
     assert got == [want for _a, want in steps]
-    assert [d.alert_id for d in csm.sent] == [steps[i][0]["alert_id"] for i in (0, 2, 4)]
+    assert [d.alert_id for d in csm.sent] == [steps[i][0].alert_id for i in (0, 2, 4)]
     # the same alert handed off again (a re-read batch) is not even put on the stream
-    await router.handle([(orjson.dumps(steps[0][0]), "test")])
+    await router.handle([(steps[0][0].to_json(), "test")])
     assert await drain(worker, redis) == []
 
 
@@ -178,7 +178,7 @@ async def test_retries_then_dead_letter_then_cli_retry_and_purge(redis: Redis, r
     workers = [asyncio.create_task(ChannelWorker(redis, keys, c, cfg.notifier).run(stop)) for c in (ch, perm)]
     try:
         for c in ("csm", "mail"):
-            e = {"alert_id": alert["alert_id"], "alert": orjson.dumps(alert).decode(), "route": "r",
+            e = {"alert_id": alert.alert_id, "alert": alert.to_json().decode(), "route": "r",
                  "cooldown": "0", "attempt": "1", "handoff_at": "1.0", "last_error": ""}
             await redis.xadd(keys.stream(c), e)
         await wait_for(lambda: redis.xlen(keys.dlq()), what="dead letter")
@@ -193,14 +193,14 @@ async def test_retries_then_dead_letter_then_cli_retry_and_purge(redis: Redis, r
         listed = subprocess.run([*cli, "list", "--json", "--redis-prefix", redis_prefix], env=env,
                                 capture_output=True, text=True, check=True)
         rows = [orjson.loads(line) for line in listed.stdout.splitlines()]
-        assert {r["channel"] for r in rows} == {"csm", "mail"} and rows[0]["alert"]["alert_id"] == alert["alert_id"]
+        assert {r["channel"] for r in rows} == {"csm", "mail"} and rows[0]["alert"]["alert_id"] == alert.alert_id
         csm_id = next(r["id"] for r in rows if r["channel"] == "csm")
         mail_id = next(r["id"] for r in rows if r["channel"] == "mail")
         broken["on"] = False
         subprocess.run([*cli, "retry", csm_id, "--redis-prefix", redis_prefix], env=env, check=True,
                        capture_output=True)
         await wait_for(lambda: len(ch.sent) == 1, what="delivery after dlq retry")
-        assert ch.sent[0].attempt == 1 and ch.sent[0].alert_id == alert["alert_id"]
+        assert ch.sent[0].attempt == 1 and ch.sent[0].alert_id == alert.alert_id
         purged = subprocess.run([*cli, "purge", mail_id, "--redis-prefix", redis_prefix], env=env,
                                 check=True, capture_output=True, text=True)
         assert "purged 1" in purged.stderr
@@ -225,14 +225,14 @@ async def test_retry_after_is_honoured(redis: Redis, redis_prefix: str, receiver
     stop = asyncio.Event()
     task = asyncio.create_task(ChannelWorker(redis, keys, ch, cfg.notifier).run(stop))
     try:
-        await router.handle([(orjson.dumps(alert), "test")])
+        await router.handle([(alert.to_json(), "test")])
         await wait_for(lambda: len(receiver.accepted) == 1, what="delivery after 429")
     finally:
         stop.set()
         await task
         await ch.aclose()
-    t = receiver.times[alert["alert_id"]]
-    assert receiver.requests[alert["alert_id"]] == 2
+    t = receiver.times[alert.alert_id]
+    assert receiver.requests[alert.alert_id] == 2
     assert t[1] - t[0] >= 0.9   # Retry-After: 1 beat the 0.05 s backoff
 
 
@@ -244,7 +244,7 @@ async def test_ssrf_target_refused_with_a_clear_log_line(redis: Redis, redis_pre
     ch = build_channel("hook", cfg.channels["hook"])
     keys = Keys(redis_prefix)
     worker = ChannelWorker(redis, keys, ch, cfg.notifier)
-    await Router(redis, keys, cfg.notifier, cfg.effective_routes()).handle([(orjson.dumps(make_alert(1)), "t")])
+    await Router(redis, keys, cfg.notifier, cfg.effective_routes()).handle([(make_alert(1).to_json(), "t")])
     with caplog.at_level(logging.ERROR, logger="pulse.notifier"):
         assert await drain(worker, redis) == ["dead"]
     await ch.aclose()
@@ -262,7 +262,7 @@ async def test_alerts_of_one_account_are_handled_in_order_under_concurrency(redi
 
     class Slow(ScriptedChannel):
         async def send(self, delivery: Delivery) -> None:
-            await asyncio.sleep(0.05 if delivery.alert["to"] == "red" else 0.0)
+            await asyncio.sleep(0.05 if delivery.alert.to_band == "red" else 0.0)
             await super().send(delivery)
 
     csm = Slow("csm")
@@ -272,7 +272,7 @@ async def test_alerts_of_one_account_are_handled_in_order_under_concurrency(redi
              make_alert(2, account="a", frm="red", to="at_risk"),     # worse: goes through, after 1
              make_alert(3, account="a", frm="at_risk", to="red"),     # held back
              *[make_alert(10 + i, account=f"other-{i}", to="at_risk") for i in range(10)]]
-    await router.handle([(orjson.dumps(a), "test") for a in batch])   # one batch, one XADD each
+    await router.handle([(a.to_json(), "test") for a in batch])   # one batch, one XADD each
     stop = asyncio.Event()
     task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier).run(stop))
     try:
@@ -281,7 +281,7 @@ async def test_alerts_of_one_account_are_handled_in_order_under_concurrency(redi
     finally:
         stop.set()
         await task
-    mine = [d.alert["to"] for d in csm.sent if d.alert["account"] == "a"]
+    mine = [d.alert.to_band for d in csm.sent if d.alert.account == "a"]
     assert mine == ["red", "at_risk"]
     assert csm.calls == 12
 
@@ -294,7 +294,7 @@ async def test_entries_of_a_dead_worker_are_claimed_and_delivered(redis: Redis, 
     keys = Keys(redis_prefix)
     routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
     alerts = [make_alert(i) for i in range(5)]
-    await Router(redis, keys, cfg.notifier, routes or ()).handle([(orjson.dumps(a), "t") for a in alerts])
+    await Router(redis, keys, cfg.notifier, routes or ()).handle([(a.to_json(), "t") for a in alerts])
     stream = keys.stream("csm")
     await ensure_group(redis, stream)
     # a worker that read the entries and died before acknowledging any of them
@@ -309,7 +309,7 @@ async def test_entries_of_a_dead_worker_are_claimed_and_delivered(redis: Redis, 
     finally:
         stop.set()
         await task
-    assert sorted(d.alert_id for d in csm.sent) == sorted(a["alert_id"] for a in alerts)
+    assert sorted(d.alert_id for d in csm.sent) == sorted(a.alert_id for a in alerts)
     assert (await redis.xpending(stream, GROUP))["pending"] == 0
 
 
@@ -337,17 +337,17 @@ async def test_one_alert_reaches_a_webhook_and_an_smtp_inbox(redis: Redis, redis
                            '[[routes]]\nname = "enterprise-red"\nto = ["red"]\ntraits = { plan = ["enterprise"] }\n'
                            'channels = ["hook", "mail"]\n')
         hit, miss = make_alert(1, plan="enterprise"), make_alert(2, plan="team")
-        await produce(kafka_bootstrap, alerts_topic, [orjson.dumps(hit), orjson.dumps(miss)])
+        await produce(kafka_bootstrap, alerts_topic, [hit.to_json(), miss.to_json()])
         channels = {n: build_channel(n, c) for n, c in cfg.channels.items()}
         async with notifier(cfg, channels, redis_url, kafka_bootstrap, alerts_topic):
             await wait_for(lambda: len(receiver.accepted) == 1 and len(inbox) == 1, what="webhook + e-mail")
     finally:
         smtp.stop()
     (body,) = receiver.accepted.values()
-    assert body["alert_id"] == hit["alert_id"]
+    assert body["alert_id"] == hit.alert_id
     assert inbox[0]["To"] == "csm@example.com" and "acct-1" in inbox[0]["Subject"]
-    assert inbox[0]["Message-ID"].startswith(f"<{hit['alert_id']}.mail@")  # the idempotency key
-    assert miss["alert_id"] not in receiver.requests
+    assert inbox[0]["Message-ID"].startswith(f"<{hit.alert_id}.mail@")  # the idempotency key
+    assert miss.alert_id not in receiver.requests
 
 
 async def test_an_entry_that_killed_every_worker_is_dead_lettered_not_retried_forever(
@@ -356,7 +356,7 @@ async def test_an_entry_that_killed_every_worker_is_dead_lettered_not_retried_fo
     keys = Keys(redis_prefix)
     routes = parse_config(fast(redis_prefix) + HOOK_CSM + '[[routes]]\nname = "r"\nchannels = ["csm"]\n').routes
     poison, fine = make_alert(1), make_alert(2)
-    await Router(redis, keys, cfg.notifier, routes or ()).handle([(orjson.dumps(a), "t") for a in (poison, fine)])
+    await Router(redis, keys, cfg.notifier, routes or ()).handle([(a.to_json(), "t") for a in (poison, fine)])
     stream = keys.stream("csm")
     await ensure_group(redis, stream)
     (_s, rows), = await redis.xreadgroup(GROUP, "dead-1", {stream: ">"}, count=10)
@@ -371,9 +371,9 @@ async def test_an_entry_that_killed_every_worker_is_dead_lettered_not_retried_fo
     finally:
         stop.set()
         await task
-    assert [d.alert_id for d in csm.sent] == [fine["alert_id"]]
+    assert [d.alert_id for d in csm.sent] == [fine.alert_id]
     (_id, f), = await redis.xrange(keys.dlq())
-    assert f["alert_id"] == poison["alert_id"] and "read 6 times" in f["last_error"]
+    assert f["alert_id"] == poison.alert_id and "read 6 times" in f["last_error"]
     assert (await redis.xpending(stream, GROUP))["pending"] == 0
 
 
@@ -386,10 +386,10 @@ async def test_worker_survives_its_stream_being_deleted(redis: Redis, redis_pref
     stop = asyncio.Event()
     task = asyncio.create_task(ChannelWorker(redis, keys, csm, cfg.notifier).run(stop))
     try:
-        await router.handle([(orjson.dumps(make_alert(1)), "t")])
+        await router.handle([(make_alert(1).to_json(), "t")])
         await wait_for(lambda: len(csm.sent) == 1, what="first delivery")
         await redis.delete(keys.stream("csm"))            # e.g. an operator's cleanup
-        await router.handle([(orjson.dumps(make_alert(2)), "t")])
+        await router.handle([(make_alert(2).to_json(), "t")])
         await wait_for(lambda: len(csm.sent) == 2, what="delivery after the stream came back")
     finally:
         stop.set()

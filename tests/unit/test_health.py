@@ -69,7 +69,7 @@ def test_worked_example_alert_is_yellow_and_names_the_ticket_subjects() -> None:
     _scorer, changes = _core(DATA / "events.jsonl", DATA / "model.toml")
     health = [c for c in changes if c.kind == "health" and c.reason is None and c.from_band]
     assert [(c.from_band, c.to_band) for c in health] == [("yellow", "green"), ("green", "yellow")]
-    alert = alert_from_change(health[-1], traits={"plan": "enterprise"})
+    alert = alert_from_change(health[-1], traits={"plan": "enterprise"}).to_dict()
     assert alert["kind"] == "health" and alert["reason"] == "band_change"
     assert (alert["from"], alert["to"], alert["direction"]) == ("green", "yellow", "down")
     assert abs(alert["score"] - 45.6 / 0.7) <= TOL  # (0.4*84 + 0.1*70 + 0.2*25) / 0.7

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from streams.contracts.alert import Alert
 from streams.notify.channel import Delivery
 from streams.notify.channels import build_channel, parse_channel_config
 from streams.notify.channels.render import describe, html_body, slack_payload, subject, text
@@ -46,9 +47,9 @@ MAIL = build_channel("m", parse_channel_config({
     "starttls": False, "account_url": "https://app.example.com/a/{account}"}))
 
 
-def alert(s: str) -> dict[str, Any]:
+def alert(s: str) -> Alert:
     """An alert with `s` in every free-text field an event or trait can reach."""
-    return {
+    return Alert.parse({
         "alert_id": f"id-{s}", "kind": "engagement", "account": s, "from": "yellow", "to": "red",
         "direction": "down", "score": 37.5, "score_7d_ago": 58.0, "at": "2026-11-02T10:15:00Z",
         "reason": "band_change", "route": s, "action": s,
@@ -56,7 +57,7 @@ def alert(s: str) -> dict[str, Any]:
         "traits": {"name": s, "plan": s, s[:30]: "value"},
         "explain": {"tickets": [s], "detail": {"note": s}},
         "custom": s,
-    }
+    })
 
 
 def mrkdwn_texts(payload: dict[str, Any]) -> list[str]:

@@ -9,23 +9,29 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scoring.bands import BAND_NAMES
-from scoring.errors import ConfigError, MalformedAlertError
+from scoring.errors import ConfigError
+from streams.contracts.alert import Alert, Band, MalformedAlertError
 from streams.notify.config import NotifierSettings, parse_config
 from streams.notify.cooldown import Record, decide
 from streams.notify.retry import backoff, delay, should_retry
-from streams.notify.route import parse_alert, route_alert
+from streams.notify.route import route_alert
 
 SECRET = "whsec_" + "A" * 32
 HOOK = '[channels.{n}]\ntype = "webhook"\nurl = "https://hooks.example.com/{n}"\nsecret = "' + SECRET + '"\n'
 ALL_DEFAULT = "".join(HOOK.format(n=n) for n in ("csm", "guidance", "expansion"))
-bands = st.sampled_from(BAND_NAMES)
+BAND_ORDER = ["at_risk", "red", "yellow", "green", "thriving"]  # worst first
+bands = st.sampled_from(BAND_ORDER)
 
 
-def alert(frm: str | None, to: str, **kw: object) -> dict[str, object]:
-    direction = "initial" if frm is None else ("up" if BAND_NAMES.index(to) > BAND_NAMES.index(frm) else "down")
+def alert_dict(frm: str | None, to: str, **kw: object) -> dict[str, object]:
+    direction = "initial" if frm is None else ("up" if BAND_ORDER.index(to) > BAND_ORDER.index(frm) else "down")
     return {"alert_id": "x", "kind": "engagement", "account": "a", "from": frm, "to": to,
-            "direction": direction, "reason": "band_change", "traits": {"plan": "team"}, **kw}
+            "direction": direction, "score": 50.0, "at": "2026-11-02T10:00:00+00:00", "reason": "band_change",
+            "traits": {"plan": "team"}, **kw}
+
+
+def alert(frm: str | None, to: str, **kw: object) -> Alert:
+    return Alert.parse(alert_dict(frm, to, **kw))
 
 
 @given(frm=bands, to=bands)
@@ -34,7 +40,7 @@ def test_default_routes_follow_the_band_table(frm: str, to: str) -> None:
     got = [t.channel for t in route_alert(alert(frm, to), routes, 60.0)]
     if frm == to:
         return
-    down = BAND_NAMES.index(to) < BAND_NAMES.index(frm)
+    down = BAND_ORDER.index(to) < BAND_ORDER.index(frm)
     if to in ("at_risk", "red"):
         assert got == (["csm"] if down else [])
     elif to == "yellow":
@@ -57,7 +63,7 @@ def test_default_routes_follow_the_band_table(frm: str, to: str) -> None:
 ])
 def test_default_routes_deliver_signal_alerts(reason: str, band: str, direction: str, channel: str) -> None:
     routes = parse_config(ALL_DEFAULT).effective_routes()
-    sig = {**alert(band, band), "reason": reason, "direction": direction}
+    sig = Alert.parse({**alert_dict(band, band), "reason": reason, "direction": direction})
     got = route_alert(sig, routes, 60.0)
     assert [t.channel for t in got] == [channel]
     assert got[0].route == f"signal-{reason}"  # its own cooldown key, apart from other signals
@@ -118,20 +124,23 @@ channels = ["b"]
 @given(rec_band=bands, band=bands, now=st.floats(0, 1e9), cooldown=st.floats(0.001, 1e6),
        age=st.floats(0, 2e6), same=st.booleans())
 def test_cooldown_rule(rec_band: str, band: str, now: float, cooldown: float, age: float, same: bool) -> None:
-    rec = Record("a1", rec_band, now - age + cooldown)  # opened `age` seconds ago
-    d = decide(rec, alert_id="a1" if same else "a2", band=band, now=now, cooldown=cooldown)
-    worse = BAND_NAMES.index(band) < BAND_NAMES.index(rec_band)
+    rec = Record("a1", Band(rec_band), now - age + cooldown)  # opened `age` seconds ago
+    d = decide(rec, alert_id="a1" if same else "a2", band=Band(band), now=now, cooldown=cooldown)
+    worse = BAND_ORDER.index(band) < BAND_ORDER.index(rec_band)
     expired = now >= rec.until
     assert d.send == (expired or same or worse)
     if (d.send and not same) or expired:
-        assert d.record == Record("a1" if same else "a2", band, now + cooldown)
-    assert decide(None, alert_id="z", band=band, now=now, cooldown=cooldown).send
-    assert decide(rec, alert_id="z", band=band, now=now, cooldown=0).send  # cooldown 0: never held
+        assert d.record == Record("a1" if same else "a2", Band(band), now + cooldown)
+    assert decide(None, alert_id="z", band=Band(band), now=now, cooldown=cooldown).send
+    assert decide(rec, alert_id="z", band=Band(band), now=now, cooldown=0).send  # cooldown 0: never held
 
 
 def test_cooldown_damaged_record_holds_nothing_back() -> None:
     assert Record.loads("{not json") is None
     assert Record.loads('{"alert_id": "a"}') is None
+    assert Record.loads('{"alert_id": "a", "band": "purple", "until": 1e12}') is None
+    rec = Record.loads('{"alert_id": "a", "band": "red", "until": 1e12}')
+    assert rec == Record("a", Band.RED, 1e12) and Record.loads(rec.dumps()) == rec
 
 
 @given(attempts=st.integers(1, 200), base=st.floats(0.01, 10), cap=st.floats(10, 1000), seed=st.integers())
@@ -165,18 +174,18 @@ def test_retry_or_dead_letter(attempts: int, n: int, retryable: bool) -> None:
     (b'{"alert_id": "a", "kind": "engagement", "account": "x", "to": "purple", "direction": "down", '
      b'"reason": "r"}', "'to'"),
     (b'{"alert_id": "", "kind": "engagement"}', "alert_id"),
-    (b'{"alert_id": "a", "kind": "engagement", "account": "x", "to": "red", "direction": "down", '
-     b'"reason": "r", "traits": [1]}', "traits"),
+    (b'{"alert_id": "a", "kind": "engagement", "account": "x", "to": "red", "direction": "down", "score": 1, '
+     b'"at": "2026-11-02T10:00:00+00:00", "reason": "sweep", "traits": [1]}', "traits"),
 ])
 def test_malformed_alerts_are_named(raw: bytes, why: str) -> None:
     with pytest.raises(MalformedAlertError, match=why):
-        parse_alert(raw)
+        Alert.parse(raw)
 
 
 def test_valid_alert_parses_and_gets_traits() -> None:
-    a = parse_alert(b'{"alert_id": "a", "kind": "health", "account": "x", "from": null, "to": "red", '
-                    b'"direction": "initial", "reason": "sweep"}')
-    assert a["traits"] == {}
+    a = Alert.parse(b'{"alert_id": "a", "kind": "health", "account": "x", "from": null, "to": "red", '
+                    b'"direction": "initial", "score": 12.5, "at": "2026-11-02T10:00:00+00:00", "reason": "sweep"}')
+    assert a.traits == {} and a.to_band is Band.RED and a.from_band is None
 
 
 @pytest.mark.parametrize("toml, key, why", [

@@ -14,6 +14,7 @@ import pytest
 from scoring.engine import Change, Scorer
 from scoring.events import ScoredEvent
 from scoring.model import parse_model
+from streams.contracts.alert import Alert
 from streams.worker.records import alert_from_change, alert_id
 
 HOUR = 3600 * 1_000_000
@@ -56,7 +57,7 @@ def test_detractor_routes_to_a_csm_call_within_24h() -> None:
     # usage 0 (NPS weighs 0), nps 30, support 100, billing none: (0 + 3 + 20) / 0.7 = 32.857 -> red
     assert (sig.kind, sig.reason, sig.from_band, sig.to_band) == ("health", "nps_detractor", "red", "red")
     assert abs(sig.score - 23 / 0.7) <= TOL
-    alert = alert_from_change(sig)
+    alert = alert_from_change(sig).to_dict()
     assert alert["route"] == "csm_call" and "24 h" in alert["action"]
     assert alert["explain"]["detail"] == {"nps": 3.0}
     assert alert["direction"] == "none" and alert["at"] == "2026-11-02T10:00:00+00:00"
@@ -75,7 +76,7 @@ def test_nps_categories(score: Any, reason: str | None) -> None:
 
 def test_promoter_routes_to_a_referral_ask() -> None:
     (sig,) = signals(run([("a", "NPS Submitted", T0, {"score": 10})]))
-    alert = alert_from_change(sig)
+    alert = alert_from_change(sig).to_dict()
     assert alert["reason"] == "nps_promoter" and alert["route"] == "referral_ask"
     assert "referral" in alert["action"]
 
@@ -89,7 +90,7 @@ def test_payment_failed_and_past_due_are_billing_alerts() -> None:
     assert abs(got[0].score - 33 / 0.9) <= TOL
     # billing 0: (4 + 20 + 0) / 0.9 = 26.667
     assert abs(got[1].score - 24 / 0.9) <= TOL
-    assert {alert_from_change(c)["route"] for c in got} == {"billing"}
+    assert {alert_from_change(c).route for c in got} == {"billing"}
     # the health band was already red after the Login: (4 + 20) / 0.6 = 40 <= 40
     assert [c.to_band for c in changes if c.kind == "health" and c.reason is None] == ["red"]
 
@@ -102,7 +103,7 @@ def test_contraction_alerts_at_once_with_the_mrr_delta() -> None:
     assert [(c.reason, c.explain["detail"]) for c in got if c.explain] == [
         ("contraction", {"event": "Add-on Canceled", "mrr_delta": -49.0}),
         ("contraction", {"event": "Subscription Downgraded", "mrr_delta": None})]
-    assert alert_from_change(got[0])["route"] == "csm_immediate"
+    assert alert_from_change(got[0]).route == "csm_immediate"
 
 
 def test_onboarding_stalled_once_at_the_first_evaluation_past_stall_days() -> None:
@@ -115,7 +116,7 @@ def test_onboarding_stalled_once_at_the_first_evaluation_past_stall_days() -> No
                    ("c", "Login", T0 + 5 * DAY, {})])
     got = signals(changes)
     assert [(c.account, c.reason, c.at_us) for c in got] == [("b", "onboarding_stalled", T0 + 3 * DAY)]
-    assert alert_from_change(got[0])["route"] == "guidance"
+    assert alert_from_change(got[0]).route == "guidance"
 
 
 def test_a_silent_account_stalls_at_the_sweep_in_window_mode() -> None:
@@ -126,7 +127,7 @@ def test_a_silent_account_stalls_at_the_sweep_in_window_mode() -> None:
     got = signals(changes)
     assert [(c.account, c.reason, c.at_us, c.cause) for c in got] == [
         ("d", "onboarding_stalled", T0 + 4 * DAY, "sweep")]
-    assert alert_from_change(got[0])["reason"] == "onboarding_stalled"
+    assert alert_from_change(got[0]).reason == "onboarding_stalled"
 
 
 def test_sharp_drop_without_a_band_change_fires_once() -> None:
@@ -147,7 +148,7 @@ sharp_drop_points = 20.0
     # day 8 - 7 = day 1: the latest snapshot at or before it is day 0's 95; 72 - 95 = -23 <= -20
     assert [(c.kind, c.reason, c.from_band, c.to_band, c.score) for c in got] == [
         ("engagement", "sharp_drop", "green", "green", 72.0)]
-    alert = alert_from_change(got[0])
+    alert = alert_from_change(got[0]).to_dict()
     assert (alert["score_7d_ago"], alert["delta_7d"], alert["direction"]) == (95.0, -23.0, "down")
     assert alert["route"] == "csm_review"
     # exports: 19 red (first), 38 red, 57 yellow, 76 green, 95 green; tickets: 72 green, then
@@ -159,18 +160,19 @@ sharp_drop_points = 20.0
 def test_alert_ids_differ_by_reason_and_repeat_for_the_same_signal() -> None:
     a = run([("a", "NPS Submitted", T0, {"score": 2}), ("a", "Payment Failed", T0, {})])
     b = run([("a", "NPS Submitted", T0, {"score": 2}), ("a", "Payment Failed", T0, {})])
-    ids_a = [alert_from_change(c)["alert_id"] for c in signals(a)]
-    assert ids_a == [alert_from_change(c)["alert_id"] for c in signals(b)]
+    ids_a = [alert_from_change(c).alert_id for c in signals(a)]
+    assert ids_a == [alert_from_change(c).alert_id for c in signals(b)]
     assert len(set(ids_a)) == 2
 
 
 def test_alerts_tail_line_shows_route_weakest_component_and_tickets() -> None:
     from streams.cli.tail import format_alert
 
-    line = format_alert({"at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "green",
-                         "to": "yellow", "score": 65.14, "score_7d_ago": 90.0, "kind": "health",
-                         "reason": "band_change", "route": "guidance", "weakest_component": "support",
-                         "explain": {"tickets": ["SSO fails", "Webhook timeout"]}, "traits": {}})
+    line = format_alert(Alert.parse({
+        "alert_id": "x", "at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "green", "to": "yellow",
+        "direction": "down", "score": 65.14, "score_7d_ago": 90.0, "kind": "health", "reason": "band_change",
+        "route": "guidance", "weakest_component": "support",
+        "explain": {"tickets": ["SSO fails", "Webhook timeout"]}, "traits": {}}))
     assert "(7d ago 90.0)" in line and "[health/band_change]" in line
     assert "route=guidance" in line and "weakest=support" in line
     assert line.endswith("tickets: SSO fails; Webhook timeout")
@@ -180,9 +182,9 @@ def test_a_ticket_without_a_subject_reads_no_subject_not_none() -> None:
     from streams.cli.tail import format_alert
     from streams.notify.channels.render import describe, text
 
-    alert = {"alert_id": "x", "at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "red",
-             "to": "red", "direction": "none", "score": 19.3, "kind": "health", "reason": "sharp_drop",
-             "explain": {"tickets": [None, "SSO fails"]}, "traits": {}}
+    alert = Alert.parse({"alert_id": "x", "at": "2026-11-14T10:00:00+00:00", "account": "acme", "from": "red",
+                         "to": "red", "direction": "none", "score": 19.3, "kind": "health", "reason": "sharp_drop",
+                         "explain": {"tickets": [None, "SSO fails"]}, "traits": {}})
     assert format_alert(alert).endswith("tickets: (no subject); SSO fails")
     body = text(describe(alert))
     assert "  - (no subject)" in body and "  - SSO fails" in body and "None" not in body

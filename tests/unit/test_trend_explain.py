@@ -89,7 +89,7 @@ def test_sweep_band_change_carries_trend_and_top_events() -> None:
         changes.extend(scorer.handle(ScoredEvent(account, "Login", ts, f"m{i}")).changes)
     # At the T0+10d sweep a's day-0 bucket leaves its 10-day window: 80 - 50 = 30, green -> red.
     (drop,) = [c for c in changes if c.account == "a" and c.cause == "sweep" and c.reason is None]
-    alert = alert_from_change(drop)
+    alert = alert_from_change(drop).to_dict()
     assert (alert["from"], alert["to"], alert["score"], alert["reason"]) == ("green", "red", 30.0, "sweep")
     # day 10 - 7 = day 3: the latest snapshot at or before it is day 1's 80; delta 30 - 80 = -50
     assert (alert["score_7d_ago"], alert["delta_7d"]) == (80.0, -50.0)
@@ -105,7 +105,7 @@ def test_no_explain_state_without_explain_or_health() -> None:
     scorer = Scorer(parse_model('[weights]\n"Login" = 10\n'))
     (c,) = scorer.handle(ScoredEvent("a", "Login", T0, "m")).changes
     assert scorer.insight is None and scorer.accounts["a"].extra is None and c.explain is None
-    alert = alert_from_change(c)
+    alert = alert_from_change(c).to_dict()
     assert (alert["score_7d_ago"], alert["delta_7d"], alert["top_events"]) == (None, None, [])
     assert len(scorer.dump_account("a")) == 6  # the dump keeps its old shape
 

@@ -1,10 +1,11 @@
 """One way to describe an alert, rendered four ways: subject line, plain text, HTML, Slack blocks.
 
-`describe(alert, ...)` reads the alert defensively into an `AlertView` of display strings: a
-missing field, a field of an unexpected type or a field this version does not know (other
-components add health alerts and signals) never raises; unknown top-level fields are listed
-under "Details". Every string taken from the alert is stripped of control characters and
-length-capped here; HTML output escapes it, Slack output escapes `&`, `<`, `>` as Slack requires.
+`describe(alert, ...)` turns a typed `Alert` (streams/contracts/alert.py: the router has already
+rejected anything malformed) into an `AlertView` of display strings; fields this version does not
+know (`Alert.extra`) are listed under "Details". Every string taken from the alert is stripped of
+control characters and length-capped here (traits, ticket subjects, event names and account ids
+are whatever the telemetry sent); HTML output escapes it, Slack output escapes `&`, `<`, `>` as
+Slack requires.
 """
 
 from __future__ import annotations
@@ -17,22 +18,9 @@ from urllib.parse import quote
 
 import orjson
 
-BAND_EMOJI = {"at_risk": "🚨", "red": "🔴", "yellow": "🟡", "green": "🟢", "thriving": "🚀"}
-REASONS = {
-    "band_change": "band change after new events",
-    "sweep": "periodic re-evaluation (score decayed without new events)",
-    "nps_detractor": "signal: NPS detractor",
-    "nps_promoter": "signal: NPS promoter",
-    "payment_failed": "signal: payment failed",
-    "subscription_past_due": "signal: subscription past due",
-    "contraction": "signal: contraction",
-    "onboarding_stalled": "signal: onboarding stalled",
-    "sharp_drop": "signal: sharp score drop",
-}
-KNOWN_FIELDS = frozenset({"alert_id", "kind", "account", "from", "to", "direction", "score",
-                          "score_7d_ago", "delta_7d", "at", "reason", "route", "action", "top_events",
-                          "traits", "components", "weakest_component", "explain", "channel",
-                          "notifier_route"})
+from streams.contracts.alert import Alert, Band, Direction, Explain, TopEvent
+
+BAND_EMOJI = {Band.AT_RISK: "🚨", Band.RED: "🔴", Band.YELLOW: "🟡", Band.GREEN: "🟢", Band.THRIVING: "🚀"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 MAX_TOP_EVENTS = 5
 MAX_TRAITS = 8
@@ -53,18 +41,8 @@ def clean(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _fmt(x: float) -> str:
     return f"{x:.1f}"
-
-
-def _band(value: Any) -> str:
-    return clean(value, 40) if isinstance(value, str) and value else "?"
 
 
 def account_link(template: str | None, account: str) -> str | None:
@@ -100,117 +78,77 @@ class AlertView:
         return f"{self.account}: {self.kind} {self.change}"
 
 
-def _top_events(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list):
-        return ()
-    out = []
-    for item in raw[:MAX_TOP_EVENTS]:
-        if not isinstance(item, dict):
-            out.append(clean(item, 100))
-            continue
-        line = clean(item.get("event", "?"), 80)
-        count, points = _number(item.get("count")), _number(item.get("points"))
-        if count is not None:
-            line += f" × {count:g}"
-        if points is not None:
-            line += f" ({points:+.1f} points)"
-        out.append(line)
-    return tuple(out)
+def _top_events(events: tuple[TopEvent, ...]) -> tuple[str, ...]:
+    return tuple(f"{clean(e.event, 80)} × {e.count:g} ({e.points:+.1f} points)"
+                 for e in events[:MAX_TOP_EVENTS])
 
 
-def _weakest(raw: Any, comps: Any) -> str | None:
-    if raw is None:
+def _weakest(name: str | None, comps: dict[str, float | None] | None) -> str | None:
+    if name is None:
         return None
-    if isinstance(raw, dict):
-        name = raw.get("name", raw.get("component", "?"))
-        value = _number(raw.get("score", raw.get("value")))
-    else:
-        name = raw
-        value = _number(comps.get(raw)) if isinstance(comps, dict) and isinstance(raw, str) else None
+    value = None if comps is None else comps.get(name)
     return clean(name, 80) + (f" ({_fmt(value)})" if value is not None else "")
 
 
-def _components(raw: Any) -> str | None:
-    if not isinstance(raw, dict) or not raw:
+def _components(comps: dict[str, float | None] | None) -> str | None:
+    if not comps:
         return None
-    parts = []
-    for k, v in raw.items():
-        n = _number(v)
-        parts.append(f"{clean(k, 30)} {_fmt(n) if n is not None else 'n/a'}")
+    parts = [f"{clean(k, 30)} {_fmt(v) if v is not None else 'n/a'}" for k, v in comps.items()]
     return clean(", ".join(parts), 300)
 
 
-def _explain(raw: Any) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
+def _explain(ex: Explain | None) -> tuple[tuple[str, ...], list[tuple[str, str]]]:
     """(ticket subjects, detail rows) from a health/signal alert's `explain` object."""
-    if not isinstance(raw, dict):
-        return (), ([("explain", clean(raw))] if raw is not None else [])
-    tickets_raw = raw.get("tickets")
-    tickets = tuple("(no subject)" if t is None else clean(t, 120)
-                    for t in tickets_raw[:MAX_TICKETS]) if isinstance(tickets_raw, list) else ()
+    if ex is None:
+        return (), []
+    tickets = tuple("(no subject)" if t is None else clean(t, 120) for t in (ex.tickets or ())[:MAX_TICKETS])
     rows: list[tuple[str, str]] = []
-    aha = _number(raw.get("time_to_aha_s"))
-    if aha is not None:
-        rows.append(("time to first value", f"{aha / 86400:.1f} days"))
-    detail = raw.get("detail")
-    if isinstance(detail, dict):
-        rows.extend((clean(k, 40), clean(v, 200)) for k, v in detail.items() if v is not None)
-    elif detail is not None:
-        rows.append(("detail", clean(detail, 200)))
-    rows.extend((clean(k, 40), clean(v, 200)) for k, v in raw.items()
-                if k not in ("tickets", "time_to_aha_s", "detail") and v is not None)
+    if ex.time_to_aha_s is not None:
+        rows.append(("time to first value", f"{ex.time_to_aha_s / 86400:.1f} days"))
+    rows.extend((clean(k, 40), clean(v, 200)) for k, v in ex.detail.items() if v is not None)
     return tickets, rows
 
 
-def describe(alert: dict[str, Any], *, account_url: str | None = None,
-             route: str | None = None) -> AlertView:
-    account = clean(alert.get("account", "?"), 120) or "?"
-    to_band, from_raw = _band(alert.get("to")), alert.get("from")
-    direction = alert.get("direction")
-    reason_raw = alert.get("reason")
-    if from_raw is None:
+def describe(alert: Alert, *, account_url: str | None = None, route: str | None = None) -> AlertView:
+    account = clean(alert.account, 120) or "?"
+    to_band, from_band = alert.to_band, alert.from_band
+    if from_band is None:
         change = f"entered {to_band}"
-    elif from_raw == to_band and isinstance(reason_raw, str):  # a signal: the band did not move
-        change = f"{clean(reason_raw, 60).replace('_', ' ')} (in {to_band})"
+    elif from_band is to_band:  # a signal: the band did not move
+        change = f"{alert.reason.replace('_', ' ')} (in {to_band})"
     else:
-        change = f"{_band(from_raw)} → {to_band}"
-        if direction in ("up", "down"):
-            change += f" ({direction})"
-    score, before = _number(alert.get("score")), _number(alert.get("score_7d_ago"))
-    delta = _number(alert.get("delta_7d"))
-    if delta is None and score is not None and before is not None:
+        change = f"{from_band} → {to_band}"
+        if alert.direction in (Direction.UP, Direction.DOWN):
+            change += f" ({alert.direction})"
+    score, before, delta = alert.score, alert.score_7d_ago, alert.delta_7d
+    if delta is None and before is not None:
         delta = score - before
     trend = None
     if before is not None:
         trend = f"{_fmt(before)} seven days ago" + (f", {delta:+.1f}" if delta is not None else "")
-    reason = REASONS.get(reason_raw, "") if isinstance(reason_raw, str) else ""
-    if not reason:
-        reason = clean(reason_raw, 80).replace("_", " ") if reason_raw is not None else "not given"
-    traits_raw = alert.get("traits")
-    traits = tuple((clean(k, 40), clean(v, 100)) for k, v in list(traits_raw.items())[:MAX_TRAITS]) \
-        if isinstance(traits_raw, dict) else ()
-    tickets, details = _explain(alert.get("explain"))
-    extra = tuple([*details, *((clean(k, 40), clean(v, 200)) for k, v in alert.items()
-                               if k not in KNOWN_FIELDS and v is not None)][:MAX_EXTRA])
-    action = alert.get("action")
+    traits = tuple((clean(k, 40), clean(v, 100)) for k, v in list(alert.traits.items())[:MAX_TRAITS])
+    tickets, details = _explain(alert.explain)
+    extra = tuple([*details, *((clean(k, 40), clean(v, 200)) for k, v in alert.extra.items()
+                               if v is not None)][:MAX_EXTRA])
     return AlertView(
-        alert_id=clean(alert.get("alert_id", "?"), 80),
+        alert_id=clean(alert.alert_id, 80),
         account=account,
-        kind=clean(alert.get("kind", "engagement"), 40),
-        emoji=BAND_EMOJI.get(to_band, "⚪"),
+        kind=alert.kind.value,
+        emoji=BAND_EMOJI[to_band],
         change=change,
-        score=_fmt(score) if score is not None else None,
+        score=_fmt(score),
         trend=trend,
-        reason=reason,
-        action=clean(action, 300) if action else None,
-        weakest=_weakest(alert.get("weakest_component"), alert.get("components")),
-        components=_components(alert.get("components")),
-        at=clean(alert["at"], 40) if alert.get("at") is not None else None,
+        reason=alert.reason.label,
+        action=clean(alert.action, 300) if alert.action else None,
+        weakest=_weakest(alert.weakest_component, alert.components),
+        components=_components(alert.components),
+        at=clean(alert.at, 40),
         route=clean(route, 80) if route else None,
-        top_events=_top_events(alert.get("top_events")),
+        top_events=_top_events(alert.top_events),
         tickets=tickets,
         traits=traits,
         extra=extra,
-        url=account_link(account_url, str(alert.get("account", ""))),
+        url=account_link(account_url, alert.account),
     )
 
 

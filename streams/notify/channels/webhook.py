@@ -39,7 +39,8 @@ def sign(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
 def webhook_body(delivery: Delivery) -> bytes:
     """The JSON body: the alert as on the `alerts` topic (its own fields untouched, including its
     suggested `route`/`action`) plus `channel` and `notifier_route`, the notifier route that matched."""
-    return orjson.dumps({**delivery.alert, "channel": delivery.channel, "notifier_route": delivery.route})
+    return orjson.dumps({**delivery.alert.to_dict(), "channel": delivery.channel,
+                         "notifier_route": delivery.route})
 
 
 class WebhookChannel:
