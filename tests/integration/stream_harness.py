@@ -108,9 +108,11 @@ class Pipeline:
         return p.read_text(errors="replace")[-3000:] if p.exists() else ""
 
 
-def core_run(path: Path, model: Model) -> tuple[list[dict[str, Any]], list[Change], list[Change]]:
-    """The pure core over a file, as replay runs it: final scores, all changes, end-advance changes."""
-    feed, changes = Feed(model), list[Change]()
+def core_run(path: Path, model: Model, now_us: int | None = None
+             ) -> tuple[list[dict[str, Any]], list[Change], list[Change]]:
+    """The pure core over a file, as replay runs it: final scores, all changes, end-advance changes.
+    `now_us`: the future-skew rule's instant (None: no check)."""
+    feed, changes = Feed(model, now_us=now_us), list[Change]()
     for line in path.read_bytes().splitlines():
         line = line.strip()
         if line:

@@ -9,6 +9,8 @@ import orjson
 import pytest
 
 from scoring.model import load_model, parse_model
+from streams.dev.client_shapes import Config as ShapesConfig
+from streams.dev.client_shapes import write as write_shapes
 from streams.dev.telemetry import Config, generate, write
 from tests.integration.stream_harness import core_run, expected_alerts, per_account
 
@@ -64,6 +66,26 @@ def test_one_partition_equals_replay_on_faulty_telemetry(pipeline, tmp_path: Pat
     alerts = p.alerts()
     assert len(alerts) >= 50  # the data really moves bands
     assert_same(p.export(model), alerts, scores, expected_alerts(changes))
+
+
+def test_one_partition_equals_replay_on_real_client_shapes(pipeline, tmp_path: Path) -> None:
+    """Integer ids, RudderStack times, ISO forms, `context: []`, alias/delete, anonymous group calls,
+    envelopes, sizes, future times (streams/dev/client_shapes.py) through the real worker."""
+    events = tmp_path / "shapes.jsonl"
+    now = time.time_ns() // 1000
+    write_shapes(ShapesConfig(events=3000, accounts=24, seed=23, now_us=now - 86_400_000_000), events)
+    model_path = tmp_path / "model.toml"
+    model_path.write_text(WINDOW_MODEL)
+    model = parse_model(WINDOW_MODEL)
+    p = pipeline(model_path=model_path)
+    p.start()
+    p.produce(events)
+    p.wait_caught_up()
+    scores, changes, _end = core_run(events, model, now_us=now)
+    assert len(scores) > 20
+    assert_same(p.export(model), p.alerts(), scores, expected_alerts(changes))
+    reasons = {d["reason"] for d in p.dead_letters()}
+    assert {"oversize", "future_timestamp", "bad_type", "nested_batch"} <= reasons, reasons
 
 
 def test_four_partitions_equal_replay_when_each_account_has_one_user(pipeline, tmp_path: Path) -> None:

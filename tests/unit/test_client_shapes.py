@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from streams.dev.client_shapes import NOW_ISO, NOW_US, Config, write
+from tests.reference.naive import iso_us as naive_iso_us
 from tests.reference.naive import run as naive_run
 
 MODEL = """
@@ -110,3 +111,15 @@ def test_the_held_out_file_holds_every_shape(tmp_path: Path) -> None:
     assert any(len(s) == 26 for s in stamps)  # no zone, 6 fraction digits
     assert any(len(s.split(".")[-1]) == 10 for s in stamps if "." in s)  # 9 digits + Z
     assert b"2538-02-07" in text and any(len(line) > 500_000 for line in text.splitlines())
+
+
+def test_the_naive_reference_reproduces_the_hand_computed_clients_example() -> None:
+    """The oracle itself is checked against the hand-computed tests/data/clients/ example."""
+    data = Path(__file__).resolve().parents[1] / "data" / "clients"
+    scores, changes, summary = naive_run(str(data / "events.jsonl"), str(data / "model.toml"),
+                                         now_us=naive_iso_us("2026-11-04T14:00:00Z"))
+    want = orjson.loads((data / "expected_summary.json").read_bytes())
+    want.pop("seconds")
+    assert summary == want
+    assert scores == _jsonl(data / "expected_scores.jsonl")
+    assert changes == _jsonl(data / "expected_changes.jsonl")

@@ -162,3 +162,29 @@ def test_worked_example_is_byte_identical_across_runs(tmp_path: Path) -> None:
     _worked_replay(tmp_path / "b")
     for name in ("scores.jsonl", "changes.jsonl", "summary.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+# --- The client-shapes example (tests/data/clients/, arithmetic in its EXAMPLE.md): the Events rules for
+# --- what real clients send (integer ids, RudderStack times, ISO forms, [] as absent, alias/delete,
+# --- anonymous group calls, envelopes, sizes, future skew), replayed at a fixed --now.
+
+CLIENTS = DATA / "clients"
+
+
+def _clients_replay(out: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "streams.cli", "replay", str(CLIENTS / "events.jsonl"),
+                        "--model", str(CLIENTS / "model.toml"), "--out", str(out),
+                        "--now", "2026-11-04T14:00:00Z"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+
+
+def test_client_shapes_example_matches_the_hand_computed_expectations(tmp_path: Path) -> None:
+    _clients_replay(tmp_path)
+    got_changes = _worked_lines(tmp_path / "changes.jsonl")
+    want_changes = _worked_lines(CLIENTS / "expected_changes.jsonl")
+    for i, (got, want) in enumerate(zip(got_changes, want_changes, strict=False)):
+        assert got == want, f"change #{i + 1}: got {got}, want {want}"
+    assert len(got_changes) == len(want_changes)
+    assert _worked_lines(tmp_path / "scores.jsonl") == _worked_lines(CLIENTS / "expected_scores.jsonl")
+    assert json.loads((tmp_path / "summary.json").read_bytes()) == json.loads(
+        (CLIENTS / "expected_summary.json").read_bytes())
