@@ -20,6 +20,7 @@ import struct
 from array import array
 
 MISSING = -32768
+NO_DAY = -(2**31)
 _CLAMP = 32767
 _HEAD = struct.Struct("<2siH")
 _CHUNK = 4096
@@ -44,6 +45,7 @@ class History:
         self._day: list[int | None] = [None] * days
         self._eng = [array("h") for _ in range(days)]
         self._health = [array("h") for _ in range(days)]
+        self._first = array("i")  # per account: the oldest day it had a point (NO_DAY: none)
 
     def _slot(self, day: int) -> int | None:
         """The slot for `day`, cleared if it held an older day; None when `day` is too old."""
@@ -85,6 +87,11 @@ class History:
             return False
         self._put(e, i, ev)
         self._put(h, i, hv)
+        first = self._first
+        if i >= len(first):
+            first.extend(array("i", [NO_DAY]) * max(_CHUNK, i + 1 - len(first)))
+        if first[i] == NO_DAY or day < first[i]:
+            first[i] = day
         return True
 
     def series(self, i: int) -> list[tuple[int, float | None, float | None]]:
@@ -102,6 +109,13 @@ class History:
             if ev != MISSING or hv != MISSING:
                 out.append((day, from_i16(ev), from_i16(hv)))
         return out
+
+    def first_day(self, i: int) -> int | None:
+        """The oldest day with a point of account `i` still in the ring."""
+        first = self._first[i] if i < len(self._first) else NO_DAY
+        if first == NO_DAY or self.head is None:
+            return None
+        return max(first, self.head - self.days + 1)
 
     def encode(self, i: int) -> bytes | None:
         pts = self.series(i)
@@ -129,4 +143,4 @@ class History:
         return done
 
     def nbytes(self) -> int:
-        return sum(a.buffer_info()[1] * a.itemsize for a in (*self._eng, *self._health))
+        return sum(a.buffer_info()[1] * a.itemsize for a in (*self._eng, *self._health, self._first))

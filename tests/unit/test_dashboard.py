@@ -96,3 +96,13 @@ def test_pages_escape_ids_traits_and_subjects() -> None:
     assert re.search(r'href="/account\?id=%3Cimg', html)  # the link carries the id URL-encoded
     chart = svg.bars({HOSTILE: 1.0}, HOSTILE) + svg.timeline([(HOSTILE, 1.0, None), ("d", 2.0, 3.0)], HOSTILE)
     assert "<img" not in chart
+
+
+def test_history_first_day_is_the_oldest_point_still_in_the_ring() -> None:
+    h = History(days=4)
+    assert h.first_day(0) is None
+    h.record(0, 10, 1.0, None)
+    h.record(1, 12, 1.0, None)
+    assert (h.first_day(0), h.first_day(1), h.first_day(7)) == (10, 12, None)
+    h.record(1, 20, 1.0, None)  # day 10 fell out of the 4-day ring
+    assert (h.first_day(0), h.first_day(1)) == (17, 17)

@@ -87,3 +87,12 @@ def test_account_view_has_history_and_alerts_newest_first() -> None:
     assert [h["engagement"] for h in a["history"]] == [50.0, 10.0]  # seeded trend day, then today
     assert [al["to"] for al in a["alerts"]] == ["red"]
     assert AlertBook().add(_alert("x", None, "red", 1)) and v.alerts.add(_alert("a", "yellow", "red", DAY - 2)) is False
+
+
+def test_portfolio_is_reused_while_fresh_and_recomputed_when_stale() -> None:
+    v = _views()
+    first = v.portfolio()
+    v.rm.upsert(_snap("f", 95.0, "green", {"plan": "team"}))
+    assert v.portfolio() is first  # changed, but younger than max_age: the same answer
+    v.max_age = 0.0
+    assert v.portfolio()["accounts"] == 6
