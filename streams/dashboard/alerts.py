@@ -12,26 +12,30 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from scoring.timefmt import parse_iso_us
 from scoring.trend import DAY_US
+from streams.contracts.alert import Alert, MalformedAlertError
 
 RISK_BANDS = frozenset({"red", "at_risk"})
 BAND_CHANGE_REASONS = frozenset({"band_change", "sweep"})
 
 
-def check_alert(d: Any) -> dict[str, Any] | None:
-    """The alert if it has what the dashboard reads (ids, account, kind, bands, time), else None."""
-    if not isinstance(d, dict):
+def check_alert(raw: bytes | str | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The alert as a dict (the contract's `to_dict`, plus `at_us`) if it parses as an `Alert`
+    (streams/contracts/alert.py) with a readable time, else None."""
+    if raw is None:
         return None
-    if not all(isinstance(d.get(k), str) for k in ("alert_id", "account", "kind", "to", "at")):
+    try:
+        alert = Alert.parse(raw)
+    except MalformedAlertError:
         return None
-    at = parse_iso_us(d["at"])
+    at = parse_iso_us(alert.at)
     if at is None:
         return None
-    return {**d, "at_us": at}
+    return {**alert.to_dict(), "at_us": at}
 
 
 class AlertBook:

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from streams.dashboard.alerts import AlertBook, check_alert
@@ -165,10 +164,7 @@ class Follower:
 
     # -- alerts -------------------------------------------------------------
     def add_alert(self, raw: bytes | None) -> None:
-        try:
-            alert = check_alert(orjson.loads(raw or b"null"))
-        except orjson.JSONDecodeError:
-            alert = None
+        alert = check_alert(raw)
         if alert is None:
             self.stats["bad"] += 1
             return

@@ -28,8 +28,8 @@ def _alert(account: str, frm: str | None, to: str, day: int, top: list[dict[str,
     from scoring.timefmt import format_us
 
     a = check_alert({"alert_id": f"{account}-{day}-{kind}-{reason}", "account": account, "kind": kind,
-                     "from": frm, "to": to, "at": format_us(day * DAY_US), "reason": reason,
-                     "top_events": top or []})
+                     "from": frm, "to": to, "direction": "down" if frm else "initial", "score": 1.0,
+                     "at": format_us(day * DAY_US), "reason": reason, "top_events": top or [], "traits": {}})
     assert a is not None
     return a
 
@@ -78,6 +78,14 @@ def test_at_risk_sorts_filters_and_explains() -> None:
 
 def test_pql_is_the_reports_rule() -> None:
     assert [r["account"] for r in _views().pql()["accounts"]] == ["d", "c"]  # green/thriving, free/trial
+
+
+def test_alerts_that_break_the_contract_are_not_kept() -> None:
+    good = _alert("a", "yellow", "red", DAY)
+    assert check_alert(b"not json") is None and check_alert(None) is None
+    assert check_alert({**good, "to": "purple"}) is None
+    assert check_alert({**good, "at": "yesterday"}) is None
+    assert check_alert({k: v for k, v in good.items() if k != "at_us"})["at_us"] == DAY * DAY_US
 
 
 def test_account_view_has_history_and_alerts_newest_first() -> None:
