@@ -1,8 +1,8 @@
 """The notifier TOML file: `[notifier]` settings, `[channels.<name>]`, `[[routes]]`.
 
 Validated by pydantic (strict, frozen, unknown keys rejected); every error names the file, the
-key and why, as a `scoring.errors.ConfigError`. Without `[[routes]]` the defaults follow
-DESIGN.md's band table (see `DEFAULT_ROUTES`):
+key and why, as a `scoring.errors.ConfigError`. Without `[[routes]]` the defaults follow the
+band table of docs/semantics.md#bands (see `DEFAULT_ROUTES`; docs/operations.md#notifier-configuration):
 
     into at_risk or red (down)   -> channel "csm" at once
     into yellow (up or down)     -> channel "guidance" (automated guidance webhook / e-mail)
@@ -73,7 +73,7 @@ class RouteConfig(BaseModel):
 
     Routes are tried in order; the first match delivers to its channels and stops, unless it says
     `continue = true` (as in Alertmanager). `traits`: each named trait must equal one of the values;
-    `alert_route`: the alert's `route` field (its default route from the seeds) is one of these.
+    `alert_route`: the alert's `route` field (its default route name) is one of these.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
@@ -85,7 +85,7 @@ class RouteConfig(BaseModel):
     from_: OneOrMore[Band] | None = Field(default=None, alias="from")
     direction: OneOrMore[Direction] | None = None
     reason: OneOrMore[Reason] | None = None
-    # the alert's own `route` field: the seeds' default route of its reason/band (csm_call,
+    # the alert's own `route` field: the default route of its reason/band (csm_call,
     # csm_immediate, csm_review, billing, referral_ask, guidance, expansion, monitor)
     alert_route: Many | None = None
     traits: dict[str, Annotated[tuple[TraitValue, ...], Field(strict=False, min_length=1)]] | None = None
@@ -95,7 +95,7 @@ class RouteConfig(BaseModel):
 
 # Signal alerts (scoring.signals: from == to, direction "none", or "down" for a sharp drop) come
 # first, one route per signal so one signal's cooldown never holds back another; their channel is
-# the one the seeds' action (the signal's default route, `scoring.signals.ROUTES`) belongs to: a
+# the one the signal's suggested action (its default route, `scoring.signals.ROUTES`) belongs to: a
 # CSM call/review/billing follow-up -> "csm", a referral ask -> "expansion", onboarding guidance
 # -> "guidance".
 CHANNEL_OF_ALERT_ROUTE: dict[str, str] = {
