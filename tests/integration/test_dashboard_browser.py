@@ -4,7 +4,8 @@ A real worker scores tests/data/report/events.jsonl (traits plan / industry / mr
 tickets) plus a few lines of our own (a CSM-owner trait, an account whose id and traits are
 HTML), `pulse dashboard` runs as a subprocess beside it, and the browser checks:
 
-- the portfolio's band counts equal `pulse scores export` (read from the same changelog);
+- the portfolio's engagement and health band counts and its histogram equal what
+  `pulse scores export` (with `--health`) prints from the same changelog;
 - filtering the at-risk list by a trait changes the list, and only accounts with that trait
   value remain (checked against the traits in the events file, not the dashboard's);
 - clicking an at-risk account opens its page with the timeline drawn;
@@ -18,6 +19,7 @@ HTML), `pulse dashboard` runs as a subprocess beside it, and the browser checks:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import Counter
@@ -31,6 +33,7 @@ import orjson
 import pytest
 
 from scoring.model import load_model
+from streams.offline.export import export_scores
 from tests.integration.dashboard_harness import AXE, CHROMIUM, DashboardProc
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -112,16 +115,19 @@ def test_dashboard_in_a_real_browser(pipeline: Any, tmp_path: Path) -> None:
     p.produce(events)
     p.wait_caught_up()
     exported = p.export(load_model(MODEL))
+    health_out = tmp_path / "health.jsonl"
+    asyncio.run(export_scores(p.settings, load_model(MODEL), 86400, tmp_path / "s.jsonl", health_out))
+    health_bands = Counter(orjson.loads(x)["band"] for x in health_out.read_bytes().splitlines())
     dash = DashboardProc(p, MODEL)
     try:
         dash.start()
-        _browse(dash, p, traits, exported, tmp_path)
+        _browse(dash, p, traits, exported, health_bands, tmp_path)
     finally:
         dash.stop()
 
 
 def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
-            exported: list[dict[str, Any]], tmp_path: Path) -> None:
+            exported: list[dict[str, Any]], health_bands: Counter[str], tmp_path: Path) -> None:
     with chromium() as browser:
         # bypass_csp: axe is injected as an inline script; it also means the hostile-input checks
         # below test the escaping itself, not the Content-Security-Policy behind it
@@ -138,6 +144,12 @@ def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
         assert int(page.locator("#accounts-total").inner_text().replace(",", "")) == len(exported)
         api = dash.get("/api/portfolio")
         assert api["engagement_bands"] == shown
+        hshown = {b: int(page.locator(f'table.health span[data-band="{b}"]').inner_text())
+                  for b in ("at_risk", "red", "yellow", "green", "thriving")}
+        assert hshown == {b: health_bands.get(b, 0) for b in hshown}
+        # the histogram: <0, ten bins of 10 over [0, 100), >=100 (the model's edges), counted here
+        bins = Counter(-1 if r["score"] < 0 else min(int(r["score"] // 10), 10) for r in exported)
+        assert [b["count"] for b in api["histogram"]] == [bins.get(k, 0) for k in range(-1, 11)]
         page.wait_for_function("document.getElementById('last-updated').textContent.includes('UTC')",
                                timeout=10000)
         problems += [f"portfolio: {v}" for v in _axe(page)]

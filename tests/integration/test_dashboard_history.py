@@ -1,4 +1,6 @@
-"""The dashboard's daily history survives a restart through its compacted topic (real Kafka).
+"""The dashboard's read model on a real 2-partition worker: every account's snapshot equals
+`pulse scores export` (score, band, health score and band), and the daily history survives a
+restart through its compacted topic.
 
 A first dashboard (in-process: the same `build` + `Follower` as `pulse dashboard`) loads a real
 worker's changelog; a point 80 days old, which no changelog record or trend ring holds, is put in
@@ -12,12 +14,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from scoring.model import load_model
 from scoring.trend import DAY_US
 from streams.dashboard.run import build
 from streams.kafka import ensure_topics_async
+from streams.offline.export import export_scores
 from streams.topics import TopicNames
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,12 +30,17 @@ MODEL = DATA / "model_health.toml"
 
 
 def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> None:
-    p = pipeline(model_path=MODEL)
+    p = pipeline(model_path=MODEL, partitions=2)
     p.start()
     p.produce(DATA / "events.jsonl")
     p.wait_caught_up()
     model = load_model(MODEL)
     s = p.settings
+    scores_out, health_out = p.tmp / "scores.jsonl", p.tmp / "health.jsonl"
+    asyncio.run(export_scores(s, model, 86400, scores_out, health_out))
+    exported = {d["account"]: d for d in map(orjson.loads, scores_out.read_bytes().splitlines())}
+    health = {d["account"]: d for d in map(orjson.loads, health_out.read_bytes().splitlines())}
+    assert len(exported) >= 9
 
     async def first() -> tuple[int, int]:
         await ensure_topics_async(s.bootstrap, [TopicNames.from_settings(s).dashboard_history], 1,
@@ -40,7 +49,14 @@ def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> Non
         await dash.follower.start()
         try:
             rm = dash.follower.rm
-            assert rm.scored > 0
+            assert rm.scored == len(exported)
+            for account, row in exported.items():
+                snap = rm.get(account)
+                assert snap is not None, account
+                assert (snap.engagement.score, snap.engagement.band) == (row["score"], row["band"]), account
+                h = snap.health
+                assert h is not None and (h.score, h.band) == (health[account]["health"],
+                                                               health[account]["band"]), account
             i = rm.index["acme"]
             old = rm.clock[i] // DAY_US - 80
             assert all(day != old for day, _, _ in rm.history.series(i))
