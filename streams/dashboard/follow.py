@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streams.dashboard.alerts import AlertBook, check_alert
 from streams.dashboard.derive import Deriver, is_meta
@@ -87,7 +88,7 @@ class Follower:
                     continue
                 if is_meta(r.key):
                     if metas and r.value is not None:
-                        self.deriver.meta(r.value)
+                        self._meta(r.value)
                     continue
                 latest[r.key] = r.value
             for key, value in latest.items():
@@ -104,6 +105,27 @@ class Follower:
                     self.rm.upsert(d)
         self.updated_at = time.time()
 
+    def _meta(self, value: bytes) -> None:
+        try:
+            self.deriver.meta(value)
+        except (ValueError, KeyError, TypeError) as exc:
+            self.stats["bad"] += 1
+            log.warning("changelog meta record not understood: %s", exc)
+
+    async def _keep_fetching(self, consumer: AIOKafkaConsumer, max_records: int,
+                             handle: Callable[[Records], None]) -> None:
+        """Fetch and handle until cancelled; a broker error is logged and retried, so the pages
+        keep serving (with a stale "last updated") while Kafka is away."""
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=max_records)
+            except KafkaError as exc:
+                log.warning("reading %s failed, retrying: %s", sorted(consumer.subscription()), exc)
+                await asyncio.sleep(1.0)
+                continue
+            if batches:
+                handle(batches)
+
     async def load(self) -> AIOKafkaConsumer:
         """Steps 1-3; returns the changelog consumer positioned at the end it loaded to."""
         consumer = _consumer(self.bootstrap, self.changelog)
@@ -119,7 +141,7 @@ class Follower:
             for records in batches.values():
                 for r in records:
                     if r.key is not None and r.value is not None and is_meta(r.key):
-                        self.deriver.meta(r.value)
+                        self._meta(r.value)
 
         await read_to_end(consumer, ends, metas)
         await consumer.seek_to_beginning(*tps)
@@ -155,10 +177,7 @@ class Follower:
         try:
             if not consumer.assignment() and not await _assigned(consumer, self.changelog, 3600.0):
                 return
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-                if batches:
-                    self.apply(batches)
+            await self._keep_fetching(consumer, 5000, self.apply)
         finally:
             await consumer.stop()
 
@@ -177,11 +196,12 @@ class Follower:
         try:
             if not await _assigned(consumer, self.alerts_topic, 3600.0):
                 return
-            while True:
-                batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+            def handle(batches: Records) -> None:
                 for records in batches.values():
                     for r in records:
                         self.add_alert(r.value)
+
+            await self._keep_fetching(consumer, 2000, handle)
         finally:
             await consumer.stop()
 
