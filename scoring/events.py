@@ -25,9 +25,9 @@ The rules (the project's Events spec, docs/semantics.md):
   `context` (when an object) is merged under each element's own (the element's keys win); the
   envelope's `sentAt` / `receivedAt` apply, field by field, to elements that have none.
 
-Reason codes (`Rejected.reason`; `REASONS` lists them): see `REASONS` below. JSON that orjson
-refuses but the standard library reads (integers beyond 64 bits) is accepted; NaN/Infinity
-literals are not JSON and are refused.
+Reason codes (`Rejected.reason`; `REASONS` lists them): see `REASONS` below. JSON is what orjson
+reads (`_loads`): NaN/Infinity, numbers beyond a double, lone surrogates and bytes that are not
+UTF-8 are `not_json`; nesting deeper than `MAX_DEPTH` is `too_deep`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import orjson
 from scoring.timefmt import parse_iso_us
 
 MAX_EVENT_BYTES = 32_768  # 32 KiB: one event, as compact JSON
+MAX_DEPTH = 253  # nesting levels: what orjson writes back (254) with the one level Pulse adds
 MAX_RECORD_BYTES = 500_000  # 500 KB: one Kafka record / one replay line (Segment's batch limit)
 # A JSON text of at most this many bytes cannot serialize compactly to more than MAX_EVENT_BYTES:
 # re-serializing only grows numbers (`1e15` -> `1000000000000000.0`, at most 4.5x), so shorter
@@ -54,7 +55,9 @@ _PAGE_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
 # Every reason a `Rejected` can carry, with what it means (also in docs/semantics.md).
 REASONS: dict[str, str] = {
     "oversize": "a record over 500,000 bytes, or an event whose compact JSON is over 32,768 bytes",
-    "not_json": "the record is not JSON",
+    "not_json": "the record is not JSON (or JSON no writer can write back: lone surrogates, numbers "
+                "beyond a double, encodings other than UTF-8)",
+    "too_deep": f"nested deeper than {MAX_DEPTH} levels",
     "not_object": "the record, or a batch element, is not a JSON object",
     "bad_batch": "an envelope whose `batch` is not a list",
     "nested_batch": "a batch element that is itself an envelope (has a `batch` key)",
@@ -183,14 +186,28 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(raw: bytes) -> Any:
+    """The record's JSON value, as orjson reads it, or `not_json` / `too_deep`.
+
+    What orjson refuses is not read again by the standard library, which sniffs UTF-16/32 from
+    the bytes, decodes surrogates encoded in UTF-8 and escaped lone surrogates, and turns 1e400
+    into infinity: values no JSON writer can write back, so an event holding one would crash the
+    worker when it forwards the event. (Integers of 309+ digits are refused with them; shorter
+    integers beyond 64 bits orjson reads, as floats: an id among them is read again exactly, see
+    `parse_message`.)
+    """
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    try:  # what orjson refuses but is valid JSON: integers beyond 64 bits
-        return json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, RecursionError, TypeError) as exc:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise _Invalid("not_json", str(exc)[:200]) from None
+    # orjson reads 1024 levels but writes 254, and what Pulse forwards wraps an event's fields in
+    # one more level: a record deeper than MAX_DEPTH could be read but not forwarded. Only a
+    # record with that many brackets can be that deep; then orjson (C speed) measures it.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+        try:
+            orjson.dumps([doc])
+        except orjson.JSONEncodeError:
+            raise _Invalid("too_deep", f"nested deeper than {MAX_DEPTH} levels") from None
+    return doc
 
 
 def compact_size(doc: Any) -> int:
@@ -253,6 +270,10 @@ def _time(v: Any, key: str) -> int:
     raise _Invalid("bad_timestamp", f"{key} must be an ISO-8601 string, got {type(v).__name__}")
 
 
+_MIN_US = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+_MAX_US = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+
+
 def _event_time(d: dict[str, Any], env_sent: Any, env_received: Any) -> int:
     ts = d.get("timestamp")
     if not _absent(ts):
@@ -267,8 +288,12 @@ def _event_time(d: dict[str, Any], env_sent: Any, env_received: Any) -> int:
             sent = env_sent
         if _absent(sent) or _absent(received):
             return _time(orig, "originalTimestamp")
-        return (_time(received, "receivedAt")
-                - (_time(sent, "sentAt") - _time(orig, "originalTimestamp")))
+        us = (_time(received, "receivedAt")
+              - (_time(sent, "sentAt") - _time(orig, "originalTimestamp")))
+        if not _MIN_US <= us <= _MAX_US:  # a time no ISO-8601 writer (nor Pulse's output) can write
+            raise _Invalid("bad_timestamp", "receivedAt - (sentAt - originalTimestamp) is outside "
+                           "the years 0001..9999")
+        return us
     if not _absent(received):
         return _time(received, "receivedAt")
     raise _Invalid("missing_timestamp", "no timestamp, originalTimestamp or receivedAt")
@@ -339,10 +364,27 @@ def _build(d: dict[str, Any], now_us: int | None, skew_us: int, env_ctx: dict[st
                  context, properties, traits, hint)
 
 
+def _fit64(value: Any) -> Any:
+    """`value` with every integer beyond 64 bits as the float orjson would have read (a JSON
+    writer refuses them: forwarded properties and traits must serialize)."""
+    if type(value) is dict:
+        return {k: _fit64(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fit64(v) for v in value]
+    if type(value) is int and not -(2 ** 63) <= value < 2 ** 64:
+        return float(value)
+    return value
+
+
 def _one(d: Any, raw: bytes, now_us: int | None, skew_us: int, env_ctx: dict[str, Any] | None,
          env_sent: Any, env_received: Any, exact: bool) -> Event | Rejected:
     try:
-        return _build(d, now_us, skew_us, env_ctx, env_sent, env_received)
+        ev = _build(d, now_us, skew_us, env_ctx, env_sent, env_received)
+        if exact:  # read again exactly for an id: only ids keep integers beyond 64 bits
+            ev = Event(ev.type, ev.ts_us, ev.name, ev.user_id, ev.anonymous_id, ev.message_id,
+                       ev.group_id, _fit64(ev.context), _fit64(ev.properties), _fit64(ev.traits),
+                       ev.hint)
+        return ev
     except _FloatId as fexc:
         if not exact:
             raise
