@@ -14,6 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+LIVE_STATES = frozenset({"Stable"})
+
 
 @dataclass(frozen=True)
 class PartitionLag:
@@ -25,25 +27,85 @@ class PartitionLag:
 
     @property
     def lag(self) -> int:
+        """End offset - committed offset (may be < 0: the end offset read before the commit)."""
         return self.end - (self.committed or 0)
 
 
+class OffsetReader:
+    """Reads consumer groups' committed offsets and their topics' end offsets from the broker:
+    the one poll path of `group_lag` (one-off) and of the lag monitor (`streams.worker.lagmon`,
+    which keeps a reader open between polls). Use as `async with OffsetReader(bootstrap) as r`."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._admin: AIOKafkaAdminClient | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        try:
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await self._admin.start()
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            await self._consumer.start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._admin is not None:
+            await self._admin.close()
+        self._admin = self._consumer = None
+
+    async def __aenter__(self) -> OffsetReader:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def admin(self) -> AIOKafkaAdminClient:
+        assert self._admin is not None, "call start() first"
+        return self._admin
+
+    async def groups(self, prefix: str = "") -> list[str]:
+        """The consumer groups whose name starts with `prefix`, sorted."""
+        return sorted(g for g, _ in await self.admin.list_consumer_groups() if g.startswith(prefix))
+
+    async def lag(self, group: str, topics: list[str]) -> list[PartitionLag]:
+        """Committed and end offset of every partition of `topics` (empty: the topics the group
+        has committed offsets for), sorted by topic and partition. A partition the group never
+        committed has `committed=None`; a topic the broker does not know has no rows."""
+        assert self._consumer is not None, "call start() first"
+        committed = await self.admin.list_consumer_group_offsets(group)
+        topics = topics or sorted({tp.topic for tp in committed})
+        if not topics:
+            return []
+        meta = await self.admin.describe_topics(topics)
+        tps = sorted(TopicPartition(t["topic"], p["partition"])
+                     for t in meta if not t.get("error_code") for p in t.get("partitions", []))
+        ends = await self._consumer.end_offsets(tps) if tps else {}
+        rows = []
+        for tp in tps:
+            c = committed.get(tp)
+            rows.append(PartitionLag(group, tp.topic, tp.partition,
+                                     c.offset if c is not None and c.offset >= 0 else None, ends[tp]))
+        return rows
+
+    async def live(self, group: str) -> bool:
+        """Whether the group has members in a stable state (a live consumer commits on its own)."""
+        for resp in await self.admin.describe_consumer_groups([group]):
+            for g in resp.to_object()["groups"]:
+                if g["group"] == group and g["state"] in LIVE_STATES and g["members"]:
+                    return True
+        return False
+
+
 async def group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-        meta = await admin.describe_topics(topics)
-        tps = [TopicPartition(t["topic"], p["partition"]) for t in meta for p in t.get("partitions", [])]
-        ends = await consumer.end_offsets(tps) if tps else {}
-        return [PartitionLag(group, tp.topic, tp.partition,
-                             committed[tp].offset if tp in committed else None, ends[tp])
-                for tp in sorted(tps)]
-    finally:
-        await consumer.stop()
-        await admin.close()
+    async with OffsetReader(bootstrap) as reader:
+        return await reader.lag(group, topics)
 
 
 async def try_group_lag(bootstrap: str, group: str, topics: list[str]) -> list[PartitionLag] | None:

@@ -1,16 +1,25 @@
-"""Runtime settings (pydantic-settings). Environment variables win over defaults.
+"""Runtime settings (pydantic-settings): the only reader of the process environment.
 
-`KAFKA_BOOTSTRAP` and `REDIS_URL` are read without prefix (they are shared with
-other tools); everything else is `PULSE_*`. When `KAFKA_BOOTSTRAP` / `REDIS_URL`
-are unset, the local stack's addresses are used (see `deploy/local`).
+Environment variables win over defaults. `KAFKA_BOOTSTRAP` and `REDIS_URL` are read without
+prefix (they are shared with other tools); everything else is `PULSE_*` (the field name in
+upper case: `PULSE_PARTITIONS`, `PULSE_NOTIFIER_CONFIG`, ...). When `KAFKA_BOOTSTRAP` /
+`REDIS_URL` are unset, the local stack's addresses are used (see `deploy/local`).
+
+Two helpers cover what a settings class cannot declare: `env_secret` reads a variable whose
+name a config file chooses (a notifier channel's `*_env` key), and `child_env` builds the
+environment of a child process. The one exception outside this module is `scoring`'s
+`PULSE_SCORING` switch (pure domain code may not import the runtime).
+
+Command-line options that override a setting default to it: `None` means "the setting".
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA_PORT = 19092
@@ -23,16 +32,17 @@ class Settings(BaseSettings):
     kafka_bootstrap: str | None = Field(
         default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "PULSE_KAFKA_BOOTSTRAP")
     )
-    redis_url: str | None = Field(
+    # may carry a password (redis://:secret@host): kept out of reprs and logs
+    redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PULSE_REDIS_URL")
     )
-    topic_prefix: str = "pulse."
+    topic_prefix: str = "pulse."  # every topic and consumer group name (streams.topics.TopicNames)
     data_dir: Path = Path(".pulse/data")
     model: Path | None = None
     web_port: int = 6066
     web_bind: str = "127.0.0.1"  # PULSE_WEB_BIND=0.0.0.0 in containers (probes, Prometheus)
-    partitions: int = 1
-    sweep_seconds: int = 86400
+    partitions: int = Field(default=1, ge=1)
+    sweep_seconds: int = Field(default=86400, ge=1)  # sweep period in event time (replay and worker)
     max_future_skew_seconds: float = 300.0
     lag_interval: float = 5.0  # the worker's lag monitor: seconds between broker polls
     lag_samples: int = 10  # ... and commits kept per partition (Burrow's window)
@@ -55,11 +65,16 @@ class Settings(BaseSettings):
     dashboard_owner_trait: str = "csm"  # the trait naming an account's CSM (at-risk filter)
     dashboard_redis_prefix: str = "pulse:"  # the notifier's Redis key prefix (delivery status)
 
+    # the notifier (`pulse notifier`, `pulse alerts dlq ...`)
+    notifier_config: Path | None = None  # its TOML file
+    notifier_port: int = 6067  # its /metrics port (0: off)
+
     # local stack (deploy/local), used when kafka_bootstrap / redis_url are unset
     stack_dir: Path = Path(".pulse")
     kafka_port: int = LOCAL_KAFKA_PORT
     kafka_controller_port: int = LOCAL_KAFKA_PORT + 1
     redis_port: int = LOCAL_REDIS_PORT
+    maven_args: str = ""  # extra arguments for the Maven run that fetches Kafka's jars
 
     @property
     def bootstrap(self) -> str:
@@ -67,12 +82,22 @@ class Settings(BaseSettings):
 
     @property
     def redis(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
-
-    def topic(self, name: str) -> str:
-        return f"{self.topic_prefix}{name}"
+        if self.redis_url is not None:
+            return self.redis_url.get_secret_value()
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def env_secret(name: str) -> SecretStr | None:
+    """The value of the environment variable `name` (chosen by a config file), None if unset/empty."""
+    value = os.environ.get(name)
+    return SecretStr(value) if value else None
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """The environment for a child process: this process's, with `overrides` set."""
+    return {**os.environ, **overrides}

@@ -15,14 +15,14 @@ import typer
 from scoring.errors import ConfigError
 from streams.cli import alerts_app, app
 from streams.settings import get_settings
+from streams.topics import TopicNames
 
 T = TypeVar("T")
 dlq_app = typer.Typer(help="The notifier's dead-letter stream in Redis: list, retry, purge.",
                       no_args_is_help=True)
 alerts_app.add_typer(dlq_app, name="dlq")
 
-CONFIG_HELP = "Notifier TOML (tables notifier, channels.NAME, routes)."
-DEFAULT_METRICS_PORT = 6067
+CONFIG_HELP = "Notifier TOML (tables notifier, channels.NAME, routes; default: PULSE_NOTIFIER_CONFIG)."
 PREFIX_HELP = "Redis key prefix (default: the config's notifier.redis_prefix, else 'pulse:')."
 
 
@@ -34,6 +34,7 @@ def _fail(msg: str) -> typer.Exit:
 def _load(path: Path | None, required: bool) -> Any:
     from streams.notify.config import NotifierConfig, load_config
 
+    path = path or get_settings().notifier_config
     if path is None:
         if required:
             raise _fail("no notifier config: pass --config FILE or set PULSE_NOTIFIER_CONFIG "
@@ -56,16 +57,15 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @app.command()
 def notifier(
-    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
-                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     role: str = typer.Option("all", "--role", help="all: router + delivery workers; router: only "
                              "alerts topic -> Redis streams; worker: only Redis streams -> channels."),
     topic: str | None = typer.Option(None, "--topic", help="Alerts topic (default: <prefix>alerts)."),
     group: str | None = typer.Option(None, "--group",
                                      help="Kafka consumer group (default: <prefix>notifier)."),
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
-    metrics_port: int = typer.Option(DEFAULT_METRICS_PORT, "--metrics-port", envvar="PULSE_NOTIFIER_PORT",
-                                     help="Serve /metrics on this port (0: off)."),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve /metrics on this port "
+                                            "(0: off; default: PULSE_NOTIFIER_PORT, 6067)."),
     loglevel: str = typer.Option("info", "--loglevel", help="debug, info, warning, error."),
 ) -> None:
     """Deliver alerts: read the alerts topic in a consumer group, route each alert to channels,
@@ -97,9 +97,10 @@ def notifier(
         raise _fail(str(exc)) from None
     for r in cfg.effective_routes():
         logging.getLogger("pulse.notifier").info("route %s -> %s", r.name, ", ".join(r.channels))
-    metrics.serve(metrics_port)
-    where = Endpoints(redis_url=s.redis, bootstrap=s.bootstrap, topic=topic or s.topic("alerts"),
-                      group=group or s.topic("notifier"))
+    metrics.serve(s.notifier_port if metrics_port is None else metrics_port)
+    names = TopicNames.from_settings(s)
+    where = Endpoints(redis_url=s.redis, bootstrap=s.bootstrap, topic=topic or names.alerts,
+                      group=group or names.notifier_group)
     from aiokafka.errors import KafkaConnectionError
     from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -136,8 +137,7 @@ async def _with_redis(fn: Any) -> Any:
 
 @dlq_app.command("list")
 def dlq_list(
-    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
-                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
     count: int | None = typer.Option(None, "--count", "-n", help="Show at most this many (oldest first)."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
@@ -163,8 +163,7 @@ def dlq_list(
 def dlq_retry(
     ids: list[str] = typer.Argument(None, help="Dead-letter ids (from `list`); none with --all."),
     all_: bool = typer.Option(False, "--all", help="Re-queue every dead letter."),
-    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
-                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
 ) -> None:
     """Put dead letters back on their channel's stream as fresh first attempts. Exits 1 when some
@@ -186,8 +185,7 @@ def dlq_retry(
 def dlq_purge(
     ids: list[str] = typer.Argument(None, help="Dead-letter ids (from `list`); none with --all."),
     all_: bool = typer.Option(False, "--all", help="Delete every dead letter."),
-    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP,
-                                         envvar="PULSE_NOTIFIER_CONFIG"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_HELP),
     redis_prefix: str | None = typer.Option(None, "--redis-prefix", help=PREFIX_HELP),
 ) -> None:
     """Delete dead letters for good."""

@@ -31,8 +31,9 @@ def replay(
     model: Path | None = typer.Option(None, "--model", "-m",
                                       help="Scoring model TOML (default: $PULSE_MODEL or the "
                                       "packaged default)."),
-    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1,
-                                      help="Sweep period in event time (86400: every midnight UTC)."),
+    sweep_seconds: int | None = typer.Option(
+        None, "--sweep-seconds", min=1,
+        help="Sweep period in event time (default: PULSE_SWEEP_SECONDS; 86400: every midnight UTC)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
     now: str | None = typer.Option(None, "--now",
@@ -64,7 +65,7 @@ def replay(
     with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                   TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
         task = bar.add_task(f"replay {events.name}", total=size)
-        result = run_replay(events, m, out, sweep_seconds=sweep_seconds,
+        result = run_replay(events, m, out, sweep_seconds=sweep_seconds or settings.sweep_seconds,
                             on_progress=lambda pos: bar.update(task, completed=pos), now_us=now_us,
                             max_future_skew_us=int(settings.max_future_skew_seconds * 1_000_000))
     s = result.summary
@@ -104,8 +105,9 @@ def report(
     end: str | None = typer.Option(None, "--to",
                                    help="Revenue period end, included: YYYY-MM-DD means the end of "
                                    "that day (default: the last event's time)."),
-    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1,
-                                      help="Sweep period in event time, as for `pulse replay`."),
+    sweep_seconds: int | None = typer.Option(
+        None, "--sweep-seconds", min=1,
+        help="Sweep period in event time, as for `pulse replay` (default: PULSE_SWEEP_SECONDS)."),
     progress: bool | None = typer.Option(None, "--progress/--no-progress",
                                          help="Progress bar (default: when stderr is a terminal)."),
     now: str | None = typer.Option(None, "--now", help="As for `pulse replay`: the instant the "
@@ -130,7 +132,7 @@ def report(
                       TimeRemainingColumn(), console=err, disable=not show, transient=True) as bar:
             task = bar.add_task(f"report {events.name}", total=events.stat().st_size)
             rep = build_report(events, m, segments=segments, bins=bins, start_us=start_us,
-                               end_us=end_us, sweep_seconds=sweep_seconds,
+                               end_us=end_us, sweep_seconds=sweep_seconds or settings.sweep_seconds,
                                on_progress=lambda pos: bar.update(task, completed=pos), now_us=now_us,
                                max_future_skew_us=int(settings.max_future_skew_seconds * 1_000_000))
     except ConfigError as exc:

@@ -14,6 +14,7 @@ from streams.cli import app
 from streams.dev import stack as st
 from streams.kafka import ensure_topics
 from streams.settings import get_settings
+from streams.topics import TopicNames
 
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) from Maven Central and Redis.",
                         no_args_is_help=True)
@@ -46,7 +47,7 @@ def up(
     try:
         rows = st.up(s, timeout=timeout)
         if topics:
-            names = [s.topic(n) for n in st.STANDARD_TOPICS]
+            names = TopicNames.from_settings(s).public()
             created = ensure_topics(s.bootstrap, names, partitions or s.partitions)
             rows[0].detail += f"; topics created: {', '.join(created) or 'none (all exist)'}"
     except StackError as exc:

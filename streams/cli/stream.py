@@ -41,12 +41,13 @@ def _web_port(port: int) -> int:
 @app.command()
 def worker(
     model: Path | None = typer.Option(None, "--model", "-m", help="Scoring model TOML."),
-    partitions: int = typer.Option(None, "--partitions", "-p", min=1,
+    partitions: int | None = typer.Option(None, "--partitions", "-p", min=1,
                                    help="Partitions of the pipeline's topics (default: PULSE_PARTITIONS)."),
     live: bool = typer.Option(False, "--live", help="Also sweep on wall-clock ticks, so silence is "
                               "noticed when no events arrive."),
-    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1, help="Sweep period (event time)."),
-    web_port: int = typer.Option(None, "--web-port", min=0,
+    sweep_seconds: int | None = typer.Option(
+        None, "--sweep-seconds", min=1, help="Sweep period in event time (default: PULSE_SWEEP_SECONDS)."),
+    web_port: int | None = typer.Option(None, "--web-port", min=0,
                                  help="Web port (default: PULSE_WEB_PORT; 0: any free port)."),
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
@@ -54,15 +55,15 @@ def worker(
     from faust.worker import Worker
 
     from streams.topics import create_topics
-    from streams.worker.app import WorkerConfig, build_app
+    from streams.worker.app import WorkerConfig
+    from streams.worker.main import build_worker
 
     s = get_settings()
-    m = _model(model)
-    n = partitions or s.partitions
-    create_topics(s, n)
-    cfg = WorkerConfig(settings=s, model=m, partitions=n, sweep_seconds=sweep_seconds, live=live,
-                       web_port=_web_port(s.web_port if web_port is None else web_port), data_dir=s.data_dir)
-    faust_app = build_app(cfg)
+    port = _web_port(s.web_port if web_port is None else web_port)
+    cfg = WorkerConfig.from_settings(s, _model(model), partitions=partitions, sweep_seconds=sweep_seconds,
+                                     live=live, web_port=port)
+    create_topics(s, cfg.partitions)
+    faust_app = build_worker(cfg)
     logging.getLogger("pulse").setLevel(loglevel.upper())
     from streams.outage import KAFKA_LOGGERS, OutageLog, tcp_probe
     from streams.worker import metrics
@@ -97,18 +98,20 @@ def produce(
     """Send a file of events to the events topic, keyed by userId / anonymousId."""
     from streams.dev.produce import produce_file
     from streams.kafka import ensure_topics
+    from streams.topics import TopicNames
 
     s = get_settings()
     if not events.is_file():
         typer.echo(f"error: {events}: no such file", err=True)
         raise typer.Exit(2)
-    ensure_topics(s.bootstrap, [topic or s.topic("events")], s.partitions)  # no-op when it exists
+    topic = topic or TopicNames.from_settings(s).events
+    ensure_topics(s.bootstrap, [topic], s.partitions)  # no-op when it exists
     with Progress(TextColumn("produce"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[n]} events"),
                   TimeRemainingColumn(), console=err, disable=not sys.stderr.isatty()) as bar:
         task = bar.add_task("produce", total=events.stat().st_size, n=0)
-        n = asyncio.run(produce_file(events, s.bootstrap, topic or s.topic("events"), rate=rate,
+        n = asyncio.run(produce_file(events, s.bootstrap, topic, rate=rate,
                                      on_progress=lambda pos, k: bar.update(task, completed=pos, n=k)))
-    err.print(f"sent {n:,} events to {topic or s.topic('events')}")
+    err.print(f"sent {n:,} events to {topic}")
 
 
 @alerts_app.command("tail")
@@ -120,13 +123,14 @@ def alerts_tail(
 ) -> None:
     """Print alerts as they arrive on the alerts topic."""
     from streams.cli.tail import pretty, tail
+    from streams.topics import TopicNames
 
     s = get_settings()
 
     def emit(value: bytes) -> None:
         typer.echo(value.decode() if as_json else pretty(value))
 
-    n = asyncio.run(tail(s.bootstrap, s.topic("alerts"), from_beginning=from_beginning,
+    n = asyncio.run(tail(s.bootstrap, TopicNames.from_settings(s).alerts, from_beginning=from_beginning,
                          idle_exit=idle_exit, emit=emit, max_alerts=max_alerts))
     err.print(f"{n} alert(s)")
 
@@ -135,7 +139,8 @@ def alerts_tail(
 def scores_export(
     out: Path = typer.Argument(..., help="Output file (replay's scores.jsonl format)."),
     model: Path | None = typer.Option(None, "--model", "-m", help="The worker's scoring model."),
-    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1),
+    sweep_seconds: int | None = typer.Option(
+        None, "--sweep-seconds", min=1, help="The worker's sweep period (default: PULSE_SWEEP_SECONDS)."),
     health: Path | None = typer.Option(
         None, "--health", help="Also write each account's health score here (replay's "
         "health_scores.jsonl format; a model with [health])."),
@@ -147,7 +152,9 @@ def scores_export(
     if health is not None and m.health is None:
         err.print(f"[red]--health: the model has no \\[health] table[/red] ({model or 'default model'})")
         raise typer.Exit(2)
-    n = asyncio.run(export_scores(get_settings(), m, sweep_seconds, out, health))
+    s = get_settings()
+    sweep = s.sweep_seconds if sweep_seconds is None else sweep_seconds
+    n = asyncio.run(export_scores(s, m, sweep, out, health))
     err.print(f"wrote {n:,} accounts to {out}" + (f" and their health to {health}" if health else ""))
 
 

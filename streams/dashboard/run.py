@@ -16,7 +16,6 @@ from streams.dashboard.model import ReadModel
 from streams.dashboard.server import Dashboard
 from streams.dashboard.views import Views
 from streams.kafka import ensure_topics_async
-from streams.offline.export import changelog_topic
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -27,7 +26,7 @@ def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
     names = TopicNames.from_settings(s)
     rm = ReadModel(s.dashboard_history_days, always=("plan", "industry", s.dashboard_owner_trait))
     book = AlertBook()
-    follower = Follower(s.bootstrap, changelog_topic(s), names.alerts, names.dashboard_history, rm,
+    follower = Follower(s.bootstrap, names.account_state_changelog, names.alerts, names.dashboard_history, rm,
                         Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds)
     views = Views(rm, book, model, owner_trait=s.dashboard_owner_trait)
     return Dashboard(views, follower, s.redis, s.dashboard_redis_prefix)

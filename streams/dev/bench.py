@@ -13,7 +13,6 @@ One run, printed as JSON:
 from __future__ import annotations
 
 import asyncio
-import os
 import resource
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from scoring.model import load_model
 from streams.dev.produce import produce_file
 from streams.dev.telemetry import Config, write
 from streams.kafka import try_group_lag, wait_caught_up
-from streams.settings import Settings
+from streams.settings import Settings, child_env
 from streams.topics import TopicNames, create_topics
 
 BENCH_MODEL = """
@@ -91,10 +90,10 @@ def count_events(path: Path) -> tuple[int, int]:
     return records, events
 
 
-def faust_floor(bootstrap: str, topic: str, n: int) -> int | None:
-    """Records/s of a Faust agent that only reads `topic` with take_events (streams/dev/faust_floor.py)."""
-    cmd = [sys.executable, "-m", "streams.dev.faust_floor", "--bootstrap", bootstrap, "--topic", topic,
-           "--records", str(n)]
+def faust_floor(bootstrap: str, names: TopicNames, n: int) -> int | None:
+    """Records/s of a Faust agent that only reads `events` with take_events (streams/dev/faust_floor.py)."""
+    cmd = [sys.executable, "-m", "streams.dev.faust_floor", "--bootstrap", bootstrap, "--topic", names.events,
+           "--app-id", names.floor_app, "--records", str(n)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     for line in (out.stdout + out.stderr).splitlines():
         if "records_per_s" in line:
@@ -103,8 +102,8 @@ def faust_floor(bootstrap: str, topic: str, n: int) -> int | None:
 
 
 def start_worker(s: Settings, model_path: Path, partitions: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "KAFKA_BOOTSTRAP": s.bootstrap, "PULSE_TOPIC_PREFIX": s.topic_prefix,
-           "PULSE_DATA_DIR": str(s.data_dir)}
+    env = child_env(KAFKA_BOOTSTRAP=s.bootstrap, PULSE_TOPIC_PREFIX=s.topic_prefix,
+                    PULSE_DATA_DIR=str(s.data_dir))
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--model", str(model_path),
                              "--partitions", str(partitions), "--web-port", "0", "--loglevel", "warning"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
@@ -115,7 +114,7 @@ async def pipeline(s: Settings, group: str | None = None,
     """(seconds from start to the group's first commit on `events`, seconds from then until the
     group has caught up on every topic of the job). Default: the Pulse worker's group and topics."""
     names = TopicNames.from_settings(s)
-    group = group or f"{s.topic_prefix}worker"
+    group = group or names.worker_app
     topics = topics or [names.events, names.scored]
     t0 = time.perf_counter()
     first = None
@@ -252,13 +251,14 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     n_lines, n_events = count_events(data)
     prefix = f"bench{uuid.uuid4().hex[:6]}."
     s = Settings(kafka_bootstrap=bootstrap, topic_prefix=prefix, data_dir=work / "data")
+    names = TopicNames.from_settings(s)
     create_topics(s, partitions)
     t = time.perf_counter()
-    asyncio.run(produce_file(data, bootstrap, s.topic("events")))
+    asyncio.run(produce_file(data, bootstrap, names.events))
     produce_s = time.perf_counter() - t
-    base_s = asyncio.run(baseline(bootstrap, s.topic("events"), n_lines, weights))
-    floor = faust_floor(bootstrap, s.topic("events"), n_lines)
-    qfloor = quix_floor(bootstrap, s.topic("events"), n_lines) if quix else None
+    base_s = asyncio.run(baseline(bootstrap, names.events, n_lines, weights))
+    floor = faust_floor(bootstrap, names, n_lines)
+    qfloor = quix_floor(bootstrap, names.events, n_lines) if quix else None
     quix_s = quix_job(s, partitions, weights, work) if quix else None
     qsizes = (asyncio.run(topic_sizes(bootstrap, [f"{prefix}quix-alerts", f"{prefix}quix-dlq"]))
               if quix else {})

@@ -2,9 +2,9 @@
 
 `pulse bench stream` compares the Pulse pipeline with a plain aiokafka loop; this adds the other
 bound, what faust-streaming itself costs per record on the same broker and topic, with the same
-batch and consumer settings as the worker (streams/app.py), raw bytes, no table, no output.
+batch and consumer settings as the worker (streams/worker/app.py), raw bytes, no table, no output.
 
-    python -m streams.dev.faust_floor --bootstrap 127.0.0.1:19092 --topic T --records N
+    python -m streams.dev.faust_floor --bootstrap 127.0.0.1:19092 --topic T --records N [--app-id ID]
 
 prints one JSON line: records, seconds (first batch -> N records), records_per_s.
 """
@@ -24,6 +24,8 @@ def main() -> None:
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
     ap.add_argument("--records", type=int, required=True)
+    ap.add_argument("--app-id", help="Faust app id and consumer group (default: a fresh prefix's "
+                    "TopicNames.floor_app)")
     ap.add_argument("--max-poll-records", type=int, default=5000, help="broker_max_poll_records")
     ap.add_argument("--buffer", type=int, default=20_000, help="stream_buffer_maxsize")
     ap.add_argument("--batch", type=int, default=5000, help="take_events batch size")
@@ -34,12 +36,14 @@ def main() -> None:
 
     import faust
 
+    from streams.topics import TopicNames
     from streams.worker import transport
 
     transport.register()
     scheme = transport.SCHEME if args.transport == "pulse" else "kafka"
 
-    app = faust.App(f"floor-{uuid.uuid4().hex[:8]}", broker=f"{scheme}://{args.bootstrap}", store="memory://",
+    app_id = args.app_id or TopicNames(f"floor{uuid.uuid4().hex[:8]}.").floor_app
+    app = faust.App(app_id, broker=f"{scheme}://{args.bootstrap}", store="memory://",
                     datadir=tempfile.mkdtemp(prefix="faust-floor-"), web_enabled=False,
                     consumer_auto_offset_reset="earliest", broker_max_poll_records=args.max_poll_records,
                     stream_buffer_maxsize=args.buffer, key_serializer="raw", value_serializer="raw",

@@ -34,7 +34,6 @@ from streams.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_LOCAL = REPO_ROOT / "deploy" / "local"
-STANDARD_TOPICS = ("events", "events-dlq", "alerts")
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def _java() -> str:
     return java
 
 
-def ensure_jars(p: StackPaths) -> Path:
+def ensure_jars(p: StackPaths, maven_args: str = "") -> Path:
     """Kafka's jars in .pulse/jars, downloaded by Maven on first use."""
     marker = p.jars / ".complete"
     if marker.exists():
@@ -166,7 +165,7 @@ def ensure_jars(p: StackPaths) -> Path:
     log = p.root / "stack" / "mvn.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
-        extra = shlex.split(os.environ.get("PULSE_MAVEN_ARGS", ""))  # e.g. "-s mirror-settings.xml"
+        extra = shlex.split(maven_args)  # PULSE_MAVEN_ARGS, e.g. "-s mirror-settings.xml"
         rc = subprocess.run([mvn, "-q", "-B", *extra, "-f", str(DEPLOY_LOCAL / "pom.xml"),
                              "dependency:copy-dependencies", f"-DoutputDirectory={p.jars}"],
                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
@@ -204,7 +203,7 @@ def start_kafka(s: Settings, p: StackPaths) -> int | None:
     if pid is not None:
         return pid
     java = _java()
-    ensure_jars(p)
+    ensure_jars(p, s.maven_args)
     _check_port_free(s.kafka_port, "Kafka", "PULSE_KAFKA_PORT")
     _check_port_free(s.kafka_controller_port, "Kafka controller", "PULSE_KAFKA_CONTROLLER_PORT")
     cfg = _render_kafka_config(s, p)

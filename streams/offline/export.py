@@ -18,11 +18,8 @@ from scoring.model import Model
 from streams.kafka import wait_assigned
 from streams.offline.replay import write_health_scores, write_scores
 from streams.settings import Settings
+from streams.topics import TopicNames
 from streams.worker.partition_state import PartitionState
-
-
-def changelog_topic(s: Settings) -> str:
-    return f"{s.topic_prefix}worker-account-state-changelog"
 
 
 async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, bytes]]:
@@ -61,7 +58,7 @@ async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, by
 
 async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path,
                         health_out: Path | None = None) -> int:
-    latest = await read_changelog(s.bootstrap, changelog_topic(s))
+    latest = await read_changelog(s.bootstrap, TopicNames.from_settings(s).account_state_changelog)
     rows: list[tuple[str, float, str]] = []
     health: list[tuple[str, float | None, str | None, dict[str, float | None]]] = []
     for p, items in sorted(latest.items()):

@@ -1,226 +1,133 @@
-"""The two agents of the topology, each a few named steps over a batch of records.
+"""The two Faust agents: thin shells that move records between Kafka and the plain steps.
 
-resolve (events, keyed by user)     parse -> route (group calls update the user table) ->
-                                    forward scored events keyed by account | dead-letter the rest
-score   (scored, keyed by account)  fold into the partition's state -> emit band changes ->
-                                    persist the changed accounts
+resolve (events, keyed by user)     `ResolveStep.batch` -> send dead letters and scored items ->
+                                    persist the batch's user -> account writes
+score   (scored, keyed by account)  `ScoreStep.apply` -> send the alerts -> persist the changed
+                                    accounts of the touched partitions
 
 At-least-once with idempotent effects: Faust acknowledges a batch's source records only when
 the agent body returns, and commits offsets only after flushing the producer. Within a batch
 the outputs (forwarded events, dead letters, alerts) are awaited until the broker has them
 *before* the state is written, so a crash can repeat work but never lose it; repeated work
 is absorbed by `PartitionState` (offsets) and deterministic alert ids.
+
+The only Faust plumbing here: a table read or write goes to the RocksDB database of the
+partition of Faust's "current event", so each batch keeps one event per source partition
+(`anchors`) to point the tables at (`_focus`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import weakref
-from collections.abc import Iterator, MutableMapping
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
-from faust.streams import _current_event, current_event
+from faust.streams import _current_event
 
-from scoring.engine import Change, Resolver
-from scoring.events import Event, Rejected, parse_message
-from streams.topics import TopicNames
 from streams.worker import metrics
-from streams.worker.app import WorkerConfig
+from streams.worker.app import Topology, WorkerConfig
 from streams.worker.changelog import TableWriter
-from streams.worker.partition_state import PartitionState, traits_item
-from streams.worker.records import alert_from_change, dead_letter
+from streams.worker.resolve import AccountPartitioner, ResolveStep, UserMap
+from streams.worker.score import AlertRecord, ScoreStep
 
-log = logging.getLogger("pulse.worker")
+Out = tuple[str, bytes | None, bytes]  # (topic, key, value)
 
 
 def _focus(event: Any) -> None:
-    """Point Faust's "current event" at `event`: table writes go to its partition."""
+    """Point Faust's "current event" at `event`: table reads and writes go to its partition."""
     _current_event.set(weakref.ref(event))
 
 
-class TableMapping(MutableMapping[str, str]):
-    """The user -> account Faust table seen as a str mapping, with a read cache.
-
-    Writes are held in `pending` (with the event whose partition they belong to) until the
-    agent calls `flush()` at the end of its batch: one bulk changelog write per batch.
-    """
-
-    def __init__(self, table: Any, writer: TableWriter, cache_size: int = 1_000_000) -> None:
-        self.table, self.writer, self.cache_size = table, writer, cache_size
-        self.cache: dict[str, str] = {}
-        self.pending: dict[str, tuple[Any, str]] = {}
-
-    def __getitem__(self, user: str) -> str:
-        hit = self.cache.get(user)
-        if hit is not None:
-            return hit
-        held = self.pending.get(user)
-        if held is not None:
-            return held[1]
-        raw = self.table.get(user.encode())
-        if raw is None:
-            raise KeyError(user)
-        return self._remember(user, bytes(raw).decode())
-
-    def _remember(self, user: str, account: str) -> str:
-        if len(self.cache) >= self.cache_size:
-            self.cache.clear()
-        self.cache[user] = account
-        return account
-
-    def __setitem__(self, user: str, account: str) -> None:
-        held = self.pending.get(user)
-        if (held[1] if held is not None else self.cache.get(user)) == account:
-            return  # the same mapping again (a repeated group call): nothing to write
-        self._remember(user, account)
-        self.pending[user] = (current_event(), account)
-
-    async def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        for user, (event, account) in pending.items():
-            await self.writer.put(event, user.encode(), account.encode())
-        await self.writer.flush()
-
-    def __delitem__(self, user: str) -> None:
-        self.cache.pop(user, None)
-        del self.table[user.encode()]
-
-    def __iter__(self) -> Iterator[str]:
-        return (k.decode() for k in self.table)
-
-    def __len__(self) -> int:
-        return len(self.table)
+def _anchors(batch: Sequence[Any]) -> tuple[list[Any], dict[int, Any]]:
+    """The batch's messages, and its last event per source partition (in order of appearance)."""
+    messages, anchors = [], {}
+    for event in batch:
+        msg = event.message
+        messages.append(msg)
+        anchors[msg.partition] = event
+    return messages, anchors
 
 
-def register_agents(app: faust.App, cfg: WorkerConfig, names: TopicNames, topics: dict[str, Any],
-                    users: Any, states: Any) -> None:
-    model, sweep = cfg.model, cfg.sweep_seconds
+async def send_all(app: faust.App, records: Sequence[Out],
+                   to_partitions: Sequence[tuple[str, int, bytes]] = ()) -> None:
+    """Send, then wait until the broker has every record (before state is written)."""
+    producer = app.producer
+    futures = [await producer.send(topic, key, value, None, None, None) for topic, key, value in records]
+    for topic, partition, value in to_partitions:
+        futures.append(await producer.send(topic, None, value, partition, None, None))
+    if futures:
+        await asyncio.gather(*futures)
+
+
+def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score_step: ScoreStep) -> None:
+    """Register `resolve`, `score` (and with `cfg.live` the wall-clock sweep) onto `app`."""
+    names = cfg.names
     skew_us = int(cfg.settings.max_future_skew_seconds * 1_000_000)
-    partitions: dict[int, PartitionState] = {}
-    last_events: dict[int, Any] = {}
-    app.pulse_partitions = partitions  # type: ignore[attr-defined]  # for the web views
+    users, states = topology.users, topology.states
+    # the latest event of each held `scored` partition: where its state rows are written
+    score_anchors: dict[int, Any] = {}
 
-    async def send_all(records: list[tuple[str, bytes | None, bytes]],
-                       to_partitions: list[tuple[str, int, bytes]] | None = None) -> None:
-        """Send, then wait until the broker has every record (before state is written)."""
-        producer = app.producer
-        futures = [await producer.send(topic, key, value, None, None, None)
-                   for topic, key, value in records]
-        for topic, partition, value in to_partitions or ():
-            futures.append(await producer.send(topic, None, value, partition, None, None))
-        if futures:
-            await asyncio.gather(*futures)
-
-    # -- resolve ---------------------------------------------------------------
-    partition_cache: dict[str, int] = {}
-
-    def partition_of(account: str) -> int:
-        """The `scored` partition of an account: Kafka's default (murmur2) partitioner."""
-        p = partition_cache.get(account)
-        if p is None:
-            if len(partition_cache) > 2_000_000:
-                partition_cache.clear()
-            p = partition_cache[account] = (murmur2(account.encode()) & 0x7FFFFFFF) % cfg.partitions
-        return p
-
-    @app.agent(topics["events"], concurrency=1, name="resolve")
+    @app.agent(topology.events, concurrency=1, name="resolve")
     async def resolve(stream: Any) -> None:
-        user_map = TableMapping(users, TableWriter(app, users))
-        resolver = Resolver(user_map, account_traits={})
+        anchors: dict[int, Any] = {}
+
+        def lookup(partition: int, user: str) -> str | None:
+            _focus(anchors[partition])
+            raw = users.get(user.encode())
+            return None if raw is None else bytes(raw).decode()
+
+        step = ResolveStep(UserMap(lookup), AccountPartitioner(cfg.partitions), skew_us)
+        writer = TableWriter(app, users)
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
-            started, invalid = time.perf_counter(), dict[str, int]()  # metrics, once per batch
-            dead: list[tuple[str, bytes | None, bytes]] = []
-            scored: dict[int, list[dict[str, Any]]] = {}
-            now_us = time.time_ns() // 1000
-            now_iso = datetime.now(UTC).isoformat()
-            for event in batch:
-                _focus(event)
-                msg = event.message
-                for item in parse_message(msg.value or b"", now_us=now_us, max_future_skew_us=skew_us):
-                    routed = item if isinstance(item, Rejected) else resolver.route(item)
-                    if isinstance(routed, Rejected):
-                        invalid[routed.reason] = invalid.get(routed.reason, 0) + 1
-                        dead.append((names.dlq, msg.key, dead_letter(
-                            reason=routed.reason, detail=routed.detail, raw=msg.value or b"",
-                            topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                            key=msg.key, now_iso=now_iso)))
-                    elif routed is not None:
-                        scored.setdefault(partition_of(routed.account), []).append(routed.to_dict())
-                    elif isinstance(item, Event) and item.type == "group" and item.traits:
-                        assert item.group_id is not None
-                        scored.setdefault(partition_of(item.group_id), []).append(
-                            traits_item(item.group_id, item.traits))
-                resolver.account_traits.clear()
-            await send_all(dead, [(names.scored, p, orjson.dumps(items)) for p, items in scored.items()])
-            await user_map.flush()
-            metrics.resolve_batch(len(batch), invalid, started)
-
-    # -- score -----------------------------------------------------------------
-    def state_of(event: Any) -> PartitionState:
-        p = event.message.partition
-        st = partitions.get(p)
-        if st is None:
-            _focus(event)
-            st = partitions[p] = PartitionState.restore(p, model, sweep, states.items())
-            metrics.track(st)
-            log.info("partition %d: restored %d accounts (stream clock %s)", p,
-                     len(st.scorer.accounts), st.scorer.clock)
-        return st
-
-    def alerts_for(st: PartitionState, changes: list[Change]) -> list[tuple[str, bytes | None, bytes]]:
-        return [(names.alerts, c.account.encode(),
-                 alert_from_change(c, traits=st.traits.get(c.account)).to_json())
-                for c in changes if c.from_band is not None]
+            started = time.perf_counter()  # metrics, once per batch
+            messages, anchors = _anchors(batch)
+            out = step.batch(messages, time.time_ns() // 1000)
+            await send_all(app, [(names.dlq, key, value) for key, value in out.dead_letters],
+                           [(names.scored, p, orjson.dumps(items)) for p, items in out.scored.items()])
+            for p, user, account in step.users.take_writes():
+                await writer.put(anchors[p], user.encode(), account.encode())
+            await writer.flush()
+            metrics.resolve_batch(len(batch), out.invalid, started)
 
     state_writer = TableWriter(app, states)
 
-    async def persist(touched: dict[int, Any]) -> None:
-        for p, event in touched.items():
-            for key, value in partitions[p].take_writes():
-                await state_writer.put(event, key, value)
+    async def persist(anchors: dict[int, Any]) -> None:
+        for p, key, value in score_step.take_writes(anchors):
+            await state_writer.put(anchors[p], key, value)
         await state_writer.flush()
 
-    @app.agent(topics["scored"], concurrency=1, name="score")
+    def alert_records(alerts: list[AlertRecord]) -> list[Out]:
+        return [(names.alerts, key, value) for key, value in alerts]
+
+    @app.agent(topology.scored, concurrency=1, name="score")
     async def score(stream: Any) -> None:
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
             started = time.perf_counter()
-            out: list[tuple[str, bytes | None, bytes]] = []
-            touched: dict[int, Any] = {}
-            for event in batch:
-                st = state_of(event)
-                msg = event.message
-                out.extend(alerts_for(st, st.apply(msg.offset, msg.value or b"")))
-                touched[msg.partition] = event
-            await send_all(out)
-            last_events.update(touched)
-            await persist(touched)
-            metrics.score_batch([partitions[p] for p in touched], batch[0] if batch else None, out, started)
+            messages, anchors = _anchors(batch)
+            out = alert_records(score_step.apply(messages))
+            await send_all(app, out)
+            score_anchors.update(anchors)
+            await persist(anchors)
+            metrics.score_batch(score_step.held(anchors), batch[0] if batch else None, out, started)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
             if tp.topic == names.scored:
-                partitions.pop(tp.partition, None)
-                last_events.pop(tp.partition, None)
+                score_step.revoke(tp.partition)
+                score_anchors.pop(tp.partition, None)
 
     if cfg.live:
         @app.timer(interval=cfg.live_interval)  # type: ignore[untyped-decorator]
         async def live_sweep() -> None:
             now_us = time.time_ns() // 1000
-            for p, event in list(last_events.items()):
-                st = partitions.get(p)
-                if st is None:
-                    continue
-                changes: list[Change] = []
-                st.scorer.sweep_to(now_us, changes)
-                if changes:
-                    sent = alerts_for(st, changes)
-                    await send_all(sent)
+            for p, event in list(score_anchors.items()):
+                sent = alert_records(score_step.sweep(p, now_us))
+                if sent:
+                    await send_all(app, sent)
                     metrics.count_alerts(sent)
                     await persist({p: event})

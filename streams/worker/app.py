@@ -1,52 +1,76 @@
-"""The Faust app: topics -> agents -> tables -> sinks.
+"""The worker's configuration and its Faust app: topics, tables, settings; no agents.
 
     events (raw, by user) --resolve--> scored (by account) --score--> alerts
           \\--> events-dlq (invalid input)        \\--> account-state table (RocksDB + changelog)
 
-`resolve` (per user) parses and validates each record with the pure core, applies `group`
-calls to the user -> account table, and forwards scored events keyed by account; `score` (per
-account partition) folds them into that partition's `PartitionState` and emits band changes.
-Both agents work in batches (`take_events`) and have concurrency 1 (faust-streaming #606).
-Delivery is at-least-once with idempotent effects: a batch's outputs are acknowledged by the
-broker before its source offsets can be committed (see `streams.worker.agents`).
+`create_app` builds the `faust.App` and `declare` its topics and tables (`Topology`);
+`streams.worker.agents` registers the two agents onto them and `streams.worker.main` wires
+the whole worker (app, agents, steps, web views, metrics). Nothing here starts anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import faust
 
 from scoring.model import Model
 from streams.settings import Settings
-from streams.topics import TopicNames
+from streams.topics import ACCOUNT_STATE_TABLE, USER_ACCOUNTS_TABLE, TopicNames
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    """What one worker runs with. Build it with `WorkerConfig.from_settings`: the fields
+    without a default here come from `Settings` (partitions, sweep, web port, data dir)."""
+
+    settings: Settings
+    model: Model
+    partitions: int
+    sweep_seconds: int
+    web_port: int
+    data_dir: Path
+    live: bool = False  # also sweep on wall-clock ticks (`pulse worker --live`)
+    live_interval: float = 5.0
+    batch_size: int = 5000  # take_events: at most this many records ...
+    batch_within: float = 0.25  # ... or what arrived within this many seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings, model: Model, **overrides: Any) -> WorkerConfig:
+        """The settings' values, with `overrides` (field=value; a None value means the setting)."""
+        fields: dict[str, Any] = {"partitions": settings.partitions, "sweep_seconds": settings.sweep_seconds,
+                                  "web_port": settings.web_port, "data_dir": settings.data_dir}
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(settings=settings, model=model, **fields)
+
+    @property
+    def names(self) -> TopicNames:
+        return TopicNames.from_settings(self.settings)
 
 
 @dataclass(frozen=True)
-class WorkerConfig:
-    settings: Settings
-    model: Model
-    partitions: int = 1
-    sweep_seconds: int = 86400
-    live: bool = False
-    live_interval: float = 5.0
-    batch_size: int = 5000
-    batch_within: float = 0.25
-    web_port: int = 6066
-    data_dir: Path = Path(".pulse/data")
+class Topology:
+    """The Faust topics and tables of the worker (raw bytes everywhere)."""
+
+    events: Any  # faust.TopicT: raw events, keyed by user
+    scored: Any  # faust.TopicT, internal: scored items, keyed by account
+    users: Any  # faust.Table: user -> account
+    states: Any  # faust.Table: account -> state, plus one meta row per partition
 
 
-def build_app(cfg: WorkerConfig) -> faust.App:
-    s = cfg.settings
-    datadir = cfg.data_dir / f"{s.topic_prefix}worker"  # one RocksDB folder per app id
+def create_app(cfg: WorkerConfig) -> faust.App:
+    """The Faust app of the worker (its id is `TopicNames.worker_app`), not started."""
+    s, names = cfg.settings, cfg.names
+    datadir = cfg.data_dir / names.worker_app  # one RocksDB folder per app id
     datadir.mkdir(parents=True, exist_ok=True)
     from streams.worker import transport
 
     transport.register()  # the aiokafka transport with Pulse's drain loop (streams/worker/transport.py)
     brokers = ";".join(f"{transport.SCHEME}://{b.strip()}" for b in s.bootstrap.split(","))
-    app = faust.App(
-        f"{s.topic_prefix}worker",
+    return faust.App(
+        names.worker_app,
         broker=brokers,
         store="rocksdb://",
         datadir=str(datadir),
@@ -69,20 +93,16 @@ def build_app(cfg: WorkerConfig) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
     )
-    names = TopicNames.from_settings(s)
-    topics = {
-        "events": app.topic(names.events, key_type=bytes, value_type=bytes, key_serializer="raw",
-                            value_serializer="raw", partitions=cfg.partitions),
-        "scored": app.topic(names.scored, key_type=bytes, value_type=bytes, key_serializer="raw",
-                            value_serializer="raw", partitions=cfg.partitions, internal=True),
-    }
-    users = app.Table("user-accounts", key_type=bytes, value_type=bytes, partitions=cfg.partitions)
-    states = app.Table("account-state", key_type=bytes, value_type=bytes, partitions=cfg.partitions)
-    from streams.worker.agents import register_agents
 
-    register_agents(app, cfg, names, topics, users, states)
-    from streams.worker.web import register_web
 
-    register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
-                 lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
-    return app
+def declare(app: faust.App, cfg: WorkerConfig) -> Topology:
+    """Declare the worker's topics and tables on `app`."""
+    names, n = cfg.names, cfg.partitions
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                           "value_serializer": "raw", "partitions": n}
+    return Topology(
+        events=app.topic(names.events, **raw),
+        scored=app.topic(names.scored, internal=True, **raw),
+        users=app.Table(USER_ACCOUNTS_TABLE, key_type=bytes, value_type=bytes, partitions=n),
+        states=app.Table(ACCOUNT_STATE_TABLE, key_type=bytes, value_type=bytes, partitions=n),
+    )

@@ -47,14 +47,12 @@ from dataclasses import asdict, dataclass
 from itertools import pairwise
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from streams.kafka import OffsetReader
 
 log = logging.getLogger("pulse.lag")
 
 STATUSES = ("OK", "WARN", "STOP", "STALL", "REWIND")  # partition statuses, Burrow's order
 GROUP_STATUSES = ("OK", "WARN", "ERR")
-LIVE_STATES = frozenset({"Stable"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,25 +164,13 @@ class LagMonitor:
         self.latest: list[PartitionStatus] = []
         self.polled_at: float | None = None
         self.error: str | None = None
-        self._admin: AIOKafkaAdminClient | None = None
-        self._consumer: AIOKafkaConsumer | None = None
+        self._reader = OffsetReader(bootstrap)
 
     async def start(self) -> None:
-        try:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            await self._admin.start()
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
-            await self._consumer.start()
-        except BaseException:
-            await self.stop()
-            raise
+        await self._reader.start()
 
     async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
-        self._admin = self._consumer = None
+        await self._reader.stop()
 
     async def __aenter__(self) -> LagMonitor:
         await self.start()
@@ -196,38 +182,20 @@ class LagMonitor:
     async def _group_names(self) -> dict[str, list[str]]:
         if self.groups is not None:
             return self.groups
-        assert self._admin is not None
-        listed = await self._admin.list_consumer_groups()
-        return {g: [] for g, _ in sorted(listed) if g.startswith(self.prefix)}
-
-    async def _live(self, group: str) -> bool:
-        assert self._admin is not None
-        described = await self._admin.describe_consumer_groups([group])
-        for resp in described:
-            for g in resp.to_object()["groups"]:
-                if g["group"] == group and g["state"] in LIVE_STATES and g["members"]:
-                    return True
-        return False
+        return {g: [] for g in await self._reader.groups(self.prefix)}
 
     async def poll(self, now: float | None = None) -> list[PartitionStatus]:
-        """One round: read offsets, extend the windows, evaluate every partition."""
-        assert self._admin is not None and self._consumer is not None, "call start() first"
+        """One round: read offsets (`streams.kafka.OffsetReader`, the one poll path), extend the
+        windows, evaluate every partition."""
         rows: list[PartitionStatus] = []
         for group, wanted in (await self._group_names()).items():
-            committed = await self._admin.list_consumer_group_offsets(group)
-            topics = wanted or sorted({tp.topic for tp in committed})
-            if not topics:
+            lags = await self._reader.lag(group, wanted)
+            if not lags:
                 continue
-            meta = await self._admin.describe_topics(topics)
-            tps = sorted(TopicPartition(t["topic"], p["partition"])
-                         for t in meta if not t.get("error_code") for p in t.get("partitions", []))
-            ends = await self._consumer.end_offsets(tps) if tps else {}
-            live = await self._live(group)
+            live = await self._reader.live(group)
             at = time.time() if now is None else now
-            for tp in tps:
-                meta_offset = committed.get(tp)
-                offset = meta_offset.offset if meta_offset is not None and meta_offset.offset >= 0 else None
-                rows.append(self._observe((group, tp.topic, tp.partition), offset, ends[tp], live, at))
+            for x in lags:
+                rows.append(self._observe((group, x.topic, x.partition), x.committed, x.end, live, at))
         self.latest, self.polled_at, self.error = rows, time.time() if now is None else now, None
         return rows
 

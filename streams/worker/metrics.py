@@ -14,16 +14,16 @@ Histograms are sampled:
   the batch.
 
 Gauges that describe state (`pulse_accounts{band}`, `pulse_table_keys{table}`) are computed
-when `/metrics` is scraped (`StateCollector`), from the score agent's partitions in memory
-and RocksDB's key estimate, so they cost nothing on the hot path.
+when `/metrics` is scraped (`StateCollector`), from the score step's partition states in memory
+(`bind(step, tables)`) and RocksDB's key estimate, so they cost nothing on the hot path.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
@@ -32,6 +32,9 @@ from prometheus_client.registry import Collector
 
 from scoring.bands import BAND_NAMES
 from streams.worker.lagmon import STATUSES, PartitionStatus
+
+if TYPE_CHECKING:
+    from streams.worker.score import ScoreStep
 
 log = logging.getLogger("pulse.metrics")
 # no `*_created` series: they would double the scrape for nothing here
@@ -182,10 +185,11 @@ def _estimate_keys(table: Any) -> int | None:
 
 
 class StateCollector(Collector):
-    """`pulse_accounts{band}` and `pulse_table_keys{table}` from the running app, when scraped."""
+    """`pulse_accounts{band}` and `pulse_table_keys{table}`, when scraped: from the score step's
+    partition states and the app's tables (name -> Faust table)."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, step: ScoreStep, tables: Mapping[str, Any]) -> None:
+        self.step, self.tables = step, tables
 
     def describe(self) -> list[GaugeMetricFamily]:
         return [GaugeMetricFamily("pulse_accounts", "", labels=["band"]),
@@ -196,7 +200,7 @@ class StateCollector(Collector):
                                   "partitions.", labels=["band"])
         counts = [0] * len(BAND_NAMES)
         unbanded = in_memory = state_rows = 0
-        for st in list(getattr(self.app, "pulse_partitions", {}).values()):
+        for st in list(self.step.partitions.values()):
             accounts = st.scorer.accounts
             in_memory += len(accounts)
             state_rows += len(st.offsets.keys() | st.traits.keys()) + 1  # account rows + the meta row
@@ -215,7 +219,7 @@ class StateCollector(Collector):
                                  labels=["table"])
         keys.add_metric(["scorer-accounts"], in_memory)
         keys.add_metric(["account-state"], state_rows)
-        for name, table in list(self.app.tables.items()):
+        for name, table in list(self.tables.items()):
             n = None if name == "account-state" else _estimate_keys(table)
             if n is not None:
                 keys.add_metric([name], n)
@@ -225,11 +229,11 @@ class StateCollector(Collector):
 _bound: list[StateCollector] = []
 
 
-def bind_app(app: Any) -> None:
-    """Register the scrape-time collector for `app` (once per process)."""
+def bind(step: ScoreStep, tables: Mapping[str, Any]) -> None:
+    """Register the scrape-time collector for a worker's score step and tables (once per process)."""
     if _bound:
-        _bound[0].app = app
+        _bound[0].step, _bound[0].tables = step, tables
         return
-    collector = StateCollector(app)
+    collector = StateCollector(step, tables)
     REGISTRY.register(collector)
     _bound.append(collector)

@@ -56,7 +56,6 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
     group = app.conf.id
     monitor = LagMonitor(bootstrap, {group: topics}, samples=lag_samples, interval=lag_interval,
                          allowed_lag=lag_allowed)
-    metrics.bind_app(app)
     joined = asyncio.Event()  # set by the first partition assignment (even an empty one)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]

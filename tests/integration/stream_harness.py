@@ -24,7 +24,7 @@ from streams.dev.stack import free_port
 from streams.kafka import wait_caught_up
 from streams.offline.export import export_scores
 from streams.settings import Settings
-from streams.topics import create_topics
+from streams.topics import TopicNames, create_topics
 from streams.worker.records import alert_from_change
 
 
@@ -44,6 +44,10 @@ class Pipeline:
     def settings(self) -> Settings:
         return Settings(kafka_bootstrap=self.bootstrap, topic_prefix=self.prefix,
                         data_dir=self.tmp / "data")
+
+    @property
+    def names(self) -> TopicNames:
+        return TopicNames(self.prefix)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "PULSE_TOPIC_PREFIX": self.prefix,
@@ -74,19 +78,19 @@ class Pipeline:
 
     def produce(self, path: Path) -> int:
         create_topics(self.settings, self.partitions)
-        return asyncio.run(produce_file(path, self.bootstrap, self.settings.topic("events")))
+        return asyncio.run(produce_file(path, self.bootstrap, self.names.events))
 
     def wait_caught_up(self, timeout: float = 240.0, settle: float = 1.5) -> None:
-        s = self.settings
+        names = self.names
         assert self.proc is not None and self.proc.poll() is None, self.log_tail()
-        asyncio.run(wait_caught_up(self.bootstrap, f"{self.prefix}worker",
-                                   [s.topic("events"), s.topic("scored")], timeout=timeout, settle=settle))
+        asyncio.run(wait_caught_up(self.bootstrap, names.worker_app,
+                                   [names.events, names.scored], timeout=timeout, settle=settle))
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts on the topic as JSON objects; each one is checked against the alert contract
         on the way: it parses, and re-serializes to the very bytes the worker wrote."""
         got: list[bytes] = []
-        asyncio.run(tail(self.bootstrap, self.settings.topic("alerts"), from_beginning=True,
+        asyncio.run(tail(self.bootstrap, self.names.alerts, from_beginning=True,
                          idle_exit=3.0, emit=got.append))
         for v in got:
             assert Alert.parse(v).to_json() == v, v
@@ -94,13 +98,13 @@ class Pipeline:
 
     def dead_letters(self) -> list[dict[str, Any]]:
         got: list[bytes] = []
-        asyncio.run(tail(self.bootstrap, self.settings.topic("events-dlq"), from_beginning=True,
+        asyncio.run(tail(self.bootstrap, self.names.dlq, from_beginning=True,
                          idle_exit=3.0, emit=got.append))
         return [orjson.loads(v) for v in got]
 
     def export(self, model: Model) -> list[dict[str, Any]]:
         out = self.tmp / f"scores-{uuid.uuid4().hex[:6]}.jsonl"
-        asyncio.run(export_scores(self.settings, model, 86400, out))
+        asyncio.run(export_scores(self.settings, model, self.settings.sweep_seconds, out))
         return [orjson.loads(x) for x in out.read_bytes().splitlines()]
 
     def log_tail(self) -> str:

@@ -125,7 +125,7 @@ def test_one_partition_health_alerts_equal_replay(pipeline, tmp_path: Path) -> N
     # `pulse scores export --health` from the worker's changelog == replay's end-of-file files
     replay(events, model, tmp_path / "replay")
     scores, health = tmp_path / "export.jsonl", tmp_path / "export-health.jsonl"
-    asyncio.run(export_scores(p.settings, model, 86400, scores, health))
+    asyncio.run(export_scores(p.settings, model, p.settings.sweep_seconds, scores, health))
     assert scores.read_bytes() == (tmp_path / "replay" / "scores.jsonl").read_bytes()
     assert health.read_bytes() == (tmp_path / "replay" / "health_scores.jsonl").read_bytes()
     assert health.read_bytes().count(b"\n") == 50 and b'"nps":90.0' in health.read_bytes()

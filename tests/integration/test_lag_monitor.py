@@ -111,28 +111,27 @@ def test_metrics_count_what_replay_counts_and_lag_endpoint_is_ok(pipeline, tmp_p
     status, body = http_get(p, "/ready")
     assert status == 200 and json.loads(body)["ready"] is True
 
-    s = p.settings
 
     def lag_ok() -> dict[str, Any] | None:
         doc = json.loads(http_get(p, "/lag")[1])
         rows = {(r["topic"], r["partition"]): r for r in doc["partitions"]}
-        if set(rows) != {(s.topic("events"), 0), (s.topic("scored"), 0)}:
+        if set(rows) != {(p.names.events, 0), (p.names.scored, 0)}:
             return None
         return doc if all(r["lag"] == 0 and r["status"] == "OK" for r in rows.values()) else None
 
     doc = eventually(lag_ok, "/lag shows both topics caught up")
-    assert doc["group"] == f"{p.prefix}worker" and doc["samples"] == 3
-    events_row = next(r for r in doc["partitions"] if r["topic"] == s.topic("events"))
+    assert doc["group"] == p.names.worker_app and doc["samples"] == 3
+    events_row = next(r for r in doc["partitions"] if r["topic"] == p.names.events)
     assert events_row["committed"] == events_row["end"] == sent
     m = scrape(p)
-    assert total(m, "pulse_consumer_lag", topic=s.topic("events")) == 0
-    assert total(m, "pulse_consumer_lag_status", topic=s.topic("events"), status="OK") == 1
-    assert total(m, "pulse_consumer_lag_status", topic=s.topic("events")) == 1  # one status at a time
+    assert total(m, "pulse_consumer_lag", topic=p.names.events) == 0
+    assert total(m, "pulse_consumer_lag_status", topic=p.names.events, status="OK") == 1
+    assert total(m, "pulse_consumer_lag_status", topic=p.names.events) == 1  # one status at a time
 
 
 def pulse_lag(p: Pipeline) -> tuple[int, dict[tuple[str, int], dict[str, Any]]]:
     """`pulse lag --json` for the worker's group, as a user runs it; (exit code, rows by partition)."""
-    run = subprocess.run([sys.executable, "-m", "streams.cli", "lag", "--group", f"{p.prefix}worker",
+    run = subprocess.run([sys.executable, "-m", "streams.cli", "lag", "--group", p.names.worker_app,
                           "--json", "--samples", "3", "--interval", "0.5"],
                          env=p.env(), capture_output=True, timeout=60)
     assert run.returncode in (0, 1), run.stderr.decode()
@@ -149,7 +148,7 @@ class Producer(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
-            asyncio.run(produce_file(self.chunk, self.p.bootstrap, self.p.settings.topic("events")))
+            asyncio.run(produce_file(self.chunk, self.p.bootstrap, self.p.names.events))
             self.rounds += 1
             self.stopped.wait(0.2)
 
@@ -162,7 +161,7 @@ def test_pulse_lag_sees_a_dead_worker_fall_behind_and_recover(pipeline, tmp_path
     p.start()
     p.produce(first)
     p.wait_caught_up()
-    events = (p.settings.topic("events"), 0)
+    events = (p.names.events, 0)
 
     code, rows = pulse_lag(p)
     assert code == 0 and rows[events]["lag"] == 0

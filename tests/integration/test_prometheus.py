@@ -323,7 +323,7 @@ def test_prometheus_sees_the_worker_count_what_was_produced(run: Run) -> None:
 
 def test_prometheus_sees_consumer_lag_drop_to_zero(run: Run) -> None:
     prom, p = run.prom, run.pipeline
-    group, topic = f"{p.prefix}worker", p.settings.topic("events")
+    group, topic = p.names.worker_app, p.names.events
     sel = f'pulse_consumer_lag{{group="{group}",topic="{topic}"}}'
     # the lag monitor samples every few seconds: bounded wait for its post-catch-up sample
     lags = wait_until(lambda: (v := prom.values(sel, "partition")) and all(x == 0 for x in v.values()) and v,

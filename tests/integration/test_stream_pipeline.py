@@ -148,18 +148,17 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
 
     from streams.kafka import group_lag
 
-    s = p.settings
     # `scored` carries one record per (resolve batch, partition): kill once the score agent has
     # committed its first record, while the rest of the stream is still ahead of it
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        lags = asyncio.run(group_lag(p.bootstrap, f"{p.prefix}worker", [s.topic("events"), s.topic("scored")]))
-        if any(x.topic == s.topic("scored") and (x.committed or 0) > 0 for x in lags):
+        lags = asyncio.run(group_lag(p.bootstrap, p.names.worker_app, [p.names.events, p.names.scored]))
+        if any(x.topic == p.names.scored and (x.committed or 0) > 0 for x in lags):
             break
         time.sleep(0.05)
     p.kill()
     left = {x.topic: x.end - (x.committed or 0) for x in lags}
-    assert left[s.topic("events")] > 0 or left[s.topic("scored")] > 0, f"killed after the end: {lags}"
+    assert left[p.names.events] > 0 or left[p.names.scored] > 0, f"killed after the end: {lags}"
     p.start()
     p.wait_caught_up()
     scores, changes, _ = core_run(events, model)

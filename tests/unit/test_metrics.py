@@ -12,6 +12,7 @@ from scoring.events import ScoredEvent
 from scoring.model import load_model
 from streams.worker import metrics
 from streams.worker.partition_state import PartitionState
+from streams.worker.score import ScoreStep
 
 DAY_US = 86_400 * 1_000_000
 T0 = 1_700_000_000 * 1_000_000
@@ -102,11 +103,10 @@ def test_lag_status_gauge_has_exactly_one_status_set() -> None:
 
 
 def test_bands_and_table_keys_are_computed_at_scrape_time() -> None:
-    model = load_model(None)
-    st = PartitionState(0, model, 86400)
-    st.apply(0, record(*(ScoredEvent(f"acct-{i}", "Login", T0 + i, f"m{i}") for i in range(7))))
-    app = types.SimpleNamespace(pulse_partitions={0: st}, tables={})
-    metrics.bind_app(app)
+    step = ScoreStep(load_model(None), 86400, load=lambda partition: [])
+    step.apply([types.SimpleNamespace(partition=0, offset=0, value=record(
+        *(ScoredEvent(f"acct-{i}", "Login", T0 + i, f"m{i}") for i in range(7))))])
+    metrics.bind(step, {})
     text = generate_latest(metrics.REGISTRY).decode()
     assert "pulse_accounts{band=" in text
     banded = sum(value("pulse_accounts", band=b) for b in

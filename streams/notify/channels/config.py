@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import os
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from scoring.errors import ConfigError
+from streams.settings import env_secret
 
 # TOML arrays arrive as lists; strict mode would accept only tuples, so tuples are lax here.
 StrTuple = Annotated[tuple[str, ...], Field(strict=False)]
@@ -50,11 +50,11 @@ def _check_networks(nets: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _from_env(channel: str, key: str, var: str) -> str:
-    value = os.environ.get(var)
-    if not value:
+    value = env_secret(var)
+    if value is None:
         raise ConfigError(f"channel {channel!r}: {key} = {var!r} names an environment variable "
                           f"that is not set or empty")
-    return value
+    return value.get_secret_value()
 
 
 def _one_of(secret: SecretStr | None, env: str | None, key: str) -> None:

@@ -1,0 +1,27 @@
+"""The whole worker, wired: the Faust app (`app`), the steps (`resolve`, `score`), the agents
+that move records between them and Kafka (`agents`), the web views and the metrics (`web`,
+`metrics`). `pulse worker` runs what `build_worker` returns."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.worker import metrics
+from streams.worker.agents import register_agents
+from streams.worker.app import WorkerConfig, create_app, declare
+from streams.worker.score import ScoreStep
+from streams.worker.web import register_web
+
+
+def build_worker(cfg: WorkerConfig) -> faust.App:
+    app = create_app(cfg)
+    topology = declare(app, cfg)
+    states = topology.states
+    score_step = ScoreStep(cfg.model, cfg.sweep_seconds, load=lambda partition: states.items(),
+                           on_restore=metrics.track)
+    register_agents(app, cfg, topology, score_step)
+    metrics.bind(score_step, app.tables)
+    s, names = cfg.settings, cfg.names
+    register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
+                 lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
+    return app
