@@ -12,6 +12,8 @@ Consumer groups (a Faust app id is its consumer group):
                   `<app id>-<table>-changelog` (Faust's naming; a unit test holds Faust to it)
     notifier      the notifier's router (`pulse notifier`)
     floor         the Faust floor of `pulse bench stream` (streams/dev/faust_floor.py)
+    quix          the Quix Streams job of `pulse bench stream` (streams/dev/quix_job.py), with its
+                  topics quix-scored, quix-alerts and quix-dlq
 """
 
 from __future__ import annotations
@@ -87,6 +89,23 @@ class TopicNames:
     @property
     def floor_app(self) -> str:
         return f"{self.prefix}floor"
+
+    # -- the Quix Streams job of `pulse bench stream` ----------------------------------------
+    @property
+    def quix_group(self) -> str:
+        return f"{self.prefix}quix"
+
+    @property
+    def quix_scored(self) -> str:
+        return f"{self.prefix}quix-scored"
+
+    @property
+    def quix_alerts(self) -> str:
+        return f"{self.prefix}quix-alerts"
+
+    @property
+    def quix_dlq(self) -> str:
+        return f"{self.prefix}quix-dlq"
 
 
 def create_topics(s: Settings, partitions: int) -> list[str]:

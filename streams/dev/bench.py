@@ -161,14 +161,15 @@ def quix_job(s: Settings, partitions: int, weights: dict[str, float], work: Path
     """Seconds for the Quix Streams job like for like (streams/dev/quix_job.py job), timed as the
     worker is: from its group's first commit on `events` until caught up on events and its
     repartition topic."""
-    group = f"{s.topic_prefix}quix"
+    names = TopicNames.from_settings(s)
+    group = names.quix_group
     cmd = [sys.executable, "-m", "streams.dev.quix_job", "job", "--bootstrap", s.bootstrap,
-           "--topic", s.topic("events"), "--group", group, "--prefix", s.topic_prefix,
+           "--topic", names.events, "--group", group, "--prefix", names.prefix,
            "--partitions", str(partitions), "--weights", orjson.dumps(weights).decode(),
            "--state-dir", str(work / "quix-state")]
     proc = subprocess.Popen(cmd, stdout=(work / "quix.log").open("ab"), stderr=subprocess.STDOUT)
     try:
-        _, secs = asyncio.run(pipeline(s, group, [s.topic("events"), f"{s.topic_prefix}quix-scored"]))
+        _, secs = asyncio.run(pipeline(s, group, [names.events, names.quix_scored]))
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -260,7 +261,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     floor = faust_floor(bootstrap, names, n_lines)
     qfloor = quix_floor(bootstrap, names.events, n_lines) if quix else None
     quix_s = quix_job(s, partitions, weights, work) if quix else None
-    qsizes = (asyncio.run(topic_sizes(bootstrap, [f"{prefix}quix-alerts", f"{prefix}quix-dlq"]))
+    qsizes = (asyncio.run(topic_sizes(bootstrap, [names.quix_alerts, names.quix_dlq]))
               if quix else {})
     proc = start_worker(s, model_path, partitions, work / "worker.log")
     try:
@@ -294,8 +295,8 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "ratio_quix_job_to_quix_floor": round(n_lines / quix_s / qfloor, 3) if quix_s and qfloor else None,
         "ratio_faust_floor_to_quix_floor": round(floor / qfloor, 3) if floor and qfloor else None,
         "pipeline_alerts": psizes[names.alerts], "pipeline_dead_letters": psizes[names.dlq],
-        "quix_job_alerts": qsizes.get(f"{prefix}quix-alerts"),
-        "quix_job_dead_letters": qsizes.get(f"{prefix}quix-dlq"),
+        "quix_job_alerts": qsizes.get(names.quix_alerts),
+        "quix_job_dead_letters": qsizes.get(names.quix_dlq),
         "worker_startup_s": round(startup_s, 2),
         "worker_peak_rss_mb": round(child_rss, 1),
         "latency": lat,

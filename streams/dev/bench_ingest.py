@@ -35,6 +35,8 @@ from streams.dev.stack import free_port
 from streams.dev.telemetry import Config, generate
 from streams.ingest.auth import hash_key, new_key, new_salt
 from streams.kafka import ensure_topics
+from streams.settings import child_env
+from streams.topics import TopicNames
 
 WORKER_RECORDS_PER_S = 8000  # the worker's figure the target is set against (docs/benchmarks.md)
 
@@ -50,7 +52,7 @@ def _start_ingest(bootstrap: str, prefix: str, port: int, tmp: Path, key: str) -
     salt = new_salt()
     config = tmp / "keys.toml"
     config.write_text(f'salt = "{salt}"\n\n[[source]]\nname = "bench"\nkey_hash = "{hash_key(salt, key)}"\n')
-    env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "PULSE_TOPIC_PREFIX": prefix}
+    env = child_env(KAFKA_BOOTSTRAP=bootstrap, PULSE_TOPIC_PREFIX=prefix)
     log = (tmp / "ingest.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "ingest", "--config", str(config),
                              "--port", str(port), "--loglevel", "warning"], env=env, stdout=log,
@@ -128,7 +130,8 @@ def run(bootstrap: str, events: int, accounts: int, clients: int, batch: int, pa
     with tempfile.TemporaryDirectory(prefix="pulse-bench-ingest-") as d:
         tmp = Path(d)
         prefix = f"bench-ingest-{run_id}."
-        ensure_topics(bootstrap, [f"{prefix}events", f"{prefix}events-dlq"], partitions)
+        names = TopicNames(prefix)
+        ensure_topics(bootstrap, [names.events, names.dlq], partitions)
         key, port = new_key(), free_port()
         proc = _start_ingest(bootstrap, prefix, port, tmp, key)
         try:

@@ -167,15 +167,18 @@ def run_job(bootstrap: str, topic: str, group: str, prefix: str, partitions: int
     from quixstreams.models import TopicConfig
     from quixstreams.models.serializers.json import JSONDeserializer, JSONSerializer
 
+    from streams.topics import TopicNames
+
     app = Application(broker_address=bootstrap, consumer_group=group, auto_offset_reset="earliest",
                       state_dir=state_dir, loglevel="WARNING", commit_interval=1.0)
     config = TopicConfig(num_partitions=partitions, replication_factor=1)
     ser, de = JSONSerializer(dumps=orjson.dumps), JSONDeserializer(loads=orjson.loads)
+    names = TopicNames(prefix)
     events = app.topic(topic, value_deserializer="bytes", key_deserializer="bytes")
-    scored = app.topic(f"{prefix}quix-scored", value_serializer=ser, value_deserializer=de,
+    scored = app.topic(names.quix_scored, value_serializer=ser, value_deserializer=de,
                        key_serializer="str", key_deserializer="str", config=config)
-    alerts = app.topic(f"{prefix}quix-alerts", value_serializer=ser, key_serializer="str", config=config)
-    dlq = app.topic(f"{prefix}quix-dlq", value_serializer=ser, config=config)
+    alerts = app.topic(names.quix_alerts, value_serializer=ser, key_serializer="str", config=config)
+    dlq = app.topic(names.quix_dlq, value_serializer=ser, config=config)
 
     routed = app.dataframe(events).apply(resolve, stateful=True, expand=True)
     routed[routed.apply(lambda v: v["k"] == "dlq")].to_topic(dlq)
