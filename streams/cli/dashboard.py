@@ -18,7 +18,8 @@ def dashboard(
                                       help="The worker's scoring model TOML (the same one the worker runs)."),
     port: int = typer.Option(None, "--port", min=0, help="HTTP port (default: PULSE_DASHBOARD_PORT, 6070)."),
     bind: str = typer.Option(None, "--bind", help="Address to listen on (default: PULSE_DASHBOARD_BIND)."),
-    sweep_seconds: int = typer.Option(86400, "--sweep-seconds", min=1, help="The worker's sweep period."),
+    sweep_seconds: int | None = typer.Option(
+        None, "--sweep-seconds", min=1, help="The worker's sweep period (default: PULSE_SWEEP_SECONDS)."),
     loglevel: str = typer.Option("info", "--loglevel"),
 ) -> None:
     """Serve the dashboard: portfolio, at-risk list, account pages, PQLs, live alerts, JSON API.
@@ -32,4 +33,5 @@ def dashboard(
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = get_settings()
     asyncio.run(serve(s, _model(model), port=s.dashboard_port if port is None else port,
-                      bind=bind or s.dashboard_bind, sweep_seconds=sweep_seconds))
+                      bind=bind or s.dashboard_bind,
+                      sweep_seconds=s.sweep_seconds if sweep_seconds is None else sweep_seconds))
