@@ -116,7 +116,7 @@ def test_dashboard_in_a_real_browser(pipeline: Any, tmp_path: Path) -> None:
     p.wait_caught_up()
     exported = p.export(load_model(MODEL))
     health_out = tmp_path / "health.jsonl"
-    asyncio.run(export_scores(p.settings, load_model(MODEL), 86400, tmp_path / "s.jsonl", health_out))
+    asyncio.run(export_scores(p.settings, load_model(MODEL), p.settings.sweep_seconds, tmp_path / "s.jsonl", health_out))
     health_bands = Counter(orjson.loads(x)["band"] for x in health_out.read_bytes().splitlines())
     dash = DashboardProc(p, MODEL)
     try:

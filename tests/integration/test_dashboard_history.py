@@ -37,7 +37,7 @@ def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> Non
     model = load_model(MODEL)
     s = p.settings
     scores_out, health_out = p.tmp / "scores.jsonl", p.tmp / "health.jsonl"
-    asyncio.run(export_scores(s, model, 86400, scores_out, health_out))
+    asyncio.run(export_scores(s, model, s.sweep_seconds, scores_out, health_out))
     exported = {d["account"]: d for d in map(orjson.loads, scores_out.read_bytes().splitlines())}
     health = {d["account"]: d for d in map(orjson.loads, health_out.read_bytes().splitlines())}
     assert len(exported) >= 9

@@ -48,7 +48,7 @@ def test_hostile_records_become_dead_letters_and_good_ones_are_scored(pipeline, 
         values.append(c.raw)
     p = pipeline()
     p.start()
-    asyncio.run(produce(p.bootstrap, p.settings.topic("events"), values))
+    asyncio.run(produce(p.bootstrap, p.names.events, values))
     p.wait_caught_up(timeout=300)
     assert p.proc is not None and p.proc.poll() is None, p.log_tail()  # never crashed
 
@@ -65,7 +65,7 @@ def test_hostile_records_become_dead_letters_and_good_ones_are_scored(pipeline, 
         assert not pinned - Counter(str(g["reason"]) for g in got), (offset, pinned)
         for g in got:
             assert base64.b64decode(str(g["raw_b64"])) == values[offset]  # the record's own bytes
-            assert g["detail"] and g["topic"] == p.settings.topic("events")
+            assert g["detail"] and g["topic"] == p.names.events
 
     scores = {r["account"]: r["score"] for r in p.export(load_model(None))}
     assert all(scores.get(f"good-{i}") == 10.0 for i in range(len(cases)))
