@@ -79,8 +79,8 @@ class Event:
     """One valid Segment call (ids normalized to strings, `ts_us` its event time).
 
     A plain class with `__slots__` and its own `__init__` (Event and ScoredEvent are built once
-    per event: compiled by mypyc, that is several times cheaper than a NamedTuple or a dataclass,
-    whose generated methods stay Python). Treat it as immutable.
+    per event: compiled by mypyc, such a class is cheaper to build than a NamedTuple or a
+    dataclass, whose generated methods stay Python). Treat it as immutable.
     """
 
     __slots__ = ("anonymous_id", "context", "group_id", "hint", "message_id", "name",
