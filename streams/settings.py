@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     lag_interval: float = 5.0  # the worker's lag monitor: seconds between broker polls
     lag_samples: int = 10  # ... and commits kept per partition (Burrow's window)
     lag_allowed: int = 0  # ... and lag up to which a partition is never in error (Burrow's allowed-lag)
+    # consumer group membership of the worker (docs/operations.md "Crash recovery"): a dead member
+    # holds its partitions until the broker has not heard from it for `worker_session_timeout` seconds;
+    # a member with a `worker_instance_id` (KIP-345 static membership) gets them back at once when it
+    # restarts with the same id
+    worker_session_timeout: float = 60.0
+    worker_heartbeat_interval: float = 3.0
+    worker_instance_id: str | None = None
 
     # pulse ingest (streams/ingest): the Segment-compatible HTTP intake
     ingest_port: int = 8088

@@ -335,7 +335,8 @@ def env_of(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, s
             env.update(one(docs, "ConfigMap", src["configMapRef"]["name"])["data"])
         else:
             env.update(one(docs, "Secret", src["secretRef"]["name"])["stringData"])
-    env.update({e["name"]: e["value"] for e in container.get("env", [])})
+    env.update({e["name"]: e["value"] if "value" in e else f"fieldRef:{e['valueFrom']['fieldRef']['fieldPath']}"
+                for e in container.get("env", [])})
     return env
 
 
@@ -351,6 +352,7 @@ def test_worker_probes_volume_and_model(rendered: list[dict[str, Any]], tmp_path
     (c,) = pod["containers"]
     env = env_of(rendered, c)
     assert int(env["PULSE_WEB_PORT"]) == WEB_PORT and env["PULSE_WEB_BIND"] == "0.0.0.0"
+    assert env["PULSE_WORKER_INSTANCE_ID"] == "fieldRef:metadata.name"  # static membership: unique per pod
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
