@@ -93,3 +93,18 @@ def test_docstrings_carry_no_measured_percentages() -> None:
                     if percent.search(doc):
                         hits.append(f"{p.relative_to(ROOT)}:{getattr(node, 'lineno', 1)}")
     assert not hits, "measured figures belong in docs/benchmarks.md: " + ", ".join(hits)
+
+
+def test_pointers_into_docs_from_code_land_on_an_anchor() -> None:
+    pointer = re.compile(r"docs/([a-z_]+\.md)(?:#([a-z0-9-]+))?")
+    bad = []
+    for p in _repo_text_files():
+        if p.suffix == ".md":
+            continue
+        for name, anchor in pointer.findall(p.read_text("utf-8", "replace")):
+            dest = ROOT / "docs" / name
+            if not dest.exists():
+                bad.append(f"{p.relative_to(ROOT)}: docs/{name} does not exist")
+            elif anchor and anchor not in _anchors(dest):
+                bad.append(f"{p.relative_to(ROOT)}: no #{anchor} in docs/{name}")
+    assert not bad, "; ".join(bad)
