@@ -108,7 +108,8 @@ def notifier(
         _run(run(cfg, channels, where, role=role, outage=outage))  # type: ignore[arg-type]
     except UnknownTopicOrPartitionError:
         raise _fail(f"the alerts topic {where.topic!r} does not exist at {s.bootstrap}: start a worker "
-                    f"with the same PULSE_TOPIC_PREFIX (it creates the topics), or `pulse stack up`") from None
+                    f"with the same PULSE_TOPIC_PREFIX (it creates the topics), or `pulse stack up`") \
+            from None
     except RedisConnectionError as exc:
         raise _fail(f"cannot reach Redis at {s.redis}: {exc} (set REDIS_URL, or `pulse stack up`)") from None
     except KafkaConnectionError as exc:
