@@ -118,3 +118,35 @@ def test_compiled_and_pure_replays_are_byte_identical(model: str, tmp_path: Path
     for name in native:
         assert native[name] == pure[name], name
     assert native["changes.jsonl"].count(b"\n") > 10  # bands did change: the files say something
+
+
+_PARSE_ALL = """
+import sys
+from scoring.events import Rejected, parse_message
+for line in open(sys.argv[1], "rb"):
+    line = line.rstrip(b"\\n")
+    if line.strip():
+        for it in parse_message(line, now_us=1_796_083_200_000_000):  # 2026-12-01T00:00:00Z
+            print(it.reason if isinstance(it, Rejected) else repr(it))
+"""
+
+
+def test_compiled_and_pure_parse_every_client_shape_alike(tmp_path: Path) -> None:
+    """Every item (event fields or reason code) of the held-out client-shapes file and of the
+    hand-computed clients example, compiled vs pure."""
+    if not scoring.compiled_is_fresh():
+        if os.environ.get("PULSE_SCORING") == "native":
+            pytest.fail("PULSE_SCORING=native but there is no fresh build: run `make native`")
+        pytest.skip("no fresh compiled build here (`make native`)")
+    from streams.dev.client_shapes import Config as ShapesConfig
+    from streams.dev.client_shapes import write as write_shapes
+
+    events = tmp_path / "shapes.jsonl"
+    write_shapes(ShapesConfig(events=3000, accounts=24, seed=29), events)
+    for path in (events, ROOT / "tests" / "data" / "clients" / "events.jsonl"):
+        out = {mode: subprocess.run([sys.executable, "-c", _PARSE_ALL, str(path)], cwd=ROOT, check=True,
+                                    capture_output=True, text=True, timeout=300,
+                                    env={**os.environ, "PULSE_SCORING": mode}).stdout
+               for mode in ("native", "pure")}
+        assert out["native"] == out["pure"]
+        assert out["pure"].count("Event(") > 20 and "oversize" in out["pure"] and "bad_type" in out["pure"]
