@@ -11,17 +11,17 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from scoring.model import load_model
 from streams.settings import Settings
-from streams.worker.app import WorkerConfig, build_app
+from streams.worker.app import WorkerConfig, create_app
 
 
 def test_settings_reach_the_faust_app(tmp_path: Path) -> None:
     s = Settings(kafka_bootstrap="127.0.0.1:1", topic_prefix="m.", worker_instance_id="pulse-worker-3",
                  worker_session_timeout=10, worker_heartbeat_interval=1)
-    app = build_app(WorkerConfig(settings=s, model=load_model(None), data_dir=tmp_path))
+    app = create_app(WorkerConfig.from_settings(s, load_model(None), data_dir=tmp_path))
     assert app.conf.consumer_group_instance_id == "pulse-worker-3"
     assert app.conf.broker_session_timeout == 10 and app.conf.broker_heartbeat_interval == 1
-    default = build_app(WorkerConfig(settings=Settings(kafka_bootstrap="127.0.0.1:1", topic_prefix="d."),
-                                     model=load_model(None), data_dir=tmp_path))
+    default = create_app(WorkerConfig.from_settings(Settings(kafka_bootstrap="127.0.0.1:1", topic_prefix="d."),
+                                                   load_model(None), data_dir=tmp_path))
     assert default.conf.consumer_group_instance_id is None  # dynamic membership unless configured
     assert default.conf.broker_session_timeout == 60
 
