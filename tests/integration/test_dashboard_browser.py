@@ -206,6 +206,16 @@ def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
         assert page.locator("#live-alerts li", has_text="nps_detractor").count() >= 1
         _shoot(page, "account-live-alert")
 
+        # -- with the Content-Security-Policy in force: the live script runs, nothing is blocked -
+        strict = browser.new_page()
+        errors: list[str] = []
+        strict.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        strict.goto(dash.url + "/account?id=bolt")
+        strict.wait_for_function("document.getElementById('live-state').textContent.includes('live')",
+                                 timeout=10000)
+        assert errors == []
+        strict.close()
+
         # -- PQLs ----------------------------------------------------------------------------
         page.goto(dash.url + "/pql")
         pql = set(page.locator("table.pql tbody tr td:first-child").all_inner_texts())
