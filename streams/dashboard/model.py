@@ -21,8 +21,10 @@ from scoring.model import HEALTH_COMPONENTS
 from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
+from streams.dashboard.aggregates import Aggregates, Row
 from streams.dashboard.derive import Derived
 from streams.dashboard.history import History
+from streams.offline.report import histogram_edges
 
 NAN = math.nan
 NONE_VALUE = "(none)"
@@ -48,7 +50,8 @@ def _f(v: float | None) -> float:
 
 class ReadModel:
     def __init__(self, history_days: int = 92, max_trait_keys: int = 16,
-                 always: tuple[str, ...] = ("plan", "industry", "csm")) -> None:
+                 always: tuple[str, ...] = ("plan", "industry", "csm"),
+                 hist_edges: list[float] | None = None) -> None:
         self.ids: list[str] = []
         self.index: dict[str, int] = {}
         self.eng = array("d")
@@ -67,6 +70,7 @@ class ReadModel:
         self.values: list[str] = []
         self.value_ids: dict[str, int] = {}
         self.history = History(history_days)
+        self.totals = Aggregates(histogram_edges(0.0, 100.0, 10) if hist_edges is None else hist_edges)
         self.version = 0  # bumped on every change (caches key on it)
         self.scored = 0  # accounts with a snapshot (band >= 0)
         self.dirty: set[int] = set()  # accounts whose history changed since the last publish
@@ -118,6 +122,7 @@ class ReadModel:
         s = d.snapshot
         i = self.row(s.account)
         new = self.band[i] < 0
+        old = None if new else self._row(i)
         if new:
             self.scored += 1
         e, h = s.engagement, s.health
@@ -134,6 +139,7 @@ class ReadModel:
             self.weakest[i] = (HEALTH_COMPONENTS.index(h.weakest_component)
                                if h.weakest_component in HEALTH_COMPONENTS else -1)
         self._traits(i, s.traits)
+        self.totals.move(old, self._row(i))
         # a copy: orjson's result keeps its ~4 KiB write buffer (RSS 4.7 KB/account, measured)
         self.blob[i] = memoryview(orjson.dumps([
             [[t["event"], t["count"], t["points"]] for t in s.top_events],
@@ -151,6 +157,11 @@ class ReadModel:
             self.dirty.add(i)
         self.version += 1
         return i
+
+    def _row(self, i: int) -> Row:
+        """What account `i` adds to the totals."""
+        return Row(self.band[i], self.hband[i], self.mrr[i], self.totals.bin_of(self.eng[i]),
+                   tuple((k, col[i]) for k, col in self.trait_cols.items() if col[i] >= 0))
 
     def snapshot(self, i: int) -> AccountSnapshot:
         top, comps, tickets, traits = orjson.loads(self.blob[i])

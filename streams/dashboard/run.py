@@ -16,6 +16,7 @@ from streams.dashboard.model import ReadModel
 from streams.dashboard.server import Dashboard
 from streams.dashboard.views import Views
 from streams.kafka import ensure_topics_async
+from streams.offline.report import histogram_edges
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -24,7 +25,8 @@ log = logging.getLogger("pulse.dashboard")
 
 def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
     names = TopicNames.from_settings(s)
-    rm = ReadModel(s.dashboard_history_days, always=("plan", "industry", s.dashboard_owner_trait))
+    rm = ReadModel(s.dashboard_history_days, always=("plan", "industry", s.dashboard_owner_trait),
+                   hist_edges=histogram_edges(model.bands.at_risk_below, model.bands.green_max, 10))
     book = AlertBook()
     follower = Follower(s.bootstrap, names.account_state_changelog, names.alerts, names.dashboard_history, rm,
                         Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds)

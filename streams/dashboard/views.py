@@ -21,7 +21,7 @@ from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.dashboard.alerts import RISK_BANDS, AlertBook
 from streams.dashboard.model import NONE_VALUE, ReadModel
-from streams.offline.report import histogram
+from streams.offline.report import histogram_rows
 
 NO_HEALTH = "no health yet"
 RISK = frozenset(BAND_NAMES.index(b) for b in RISK_BANDS)
@@ -59,31 +59,19 @@ class Views:
         if hit is not None and (hit[0] == version or now - hit[1] < self.max_age):
             return hit[2]
         n = rm.scored
-        eng = dict.fromkeys(BAND_NAMES, 0)
-        for b in rm.band:
-            if b >= 0:
-                eng[BAND_NAMES[b]] += 1
+        t = rm.totals
+        eng = dict(zip(BAND_NAMES, t.eng, strict=True))
         has_health = self.model.health is not None
-        health: dict[str, int] | None = None
-        if has_health:
-            health = {**dict.fromkeys(BAND_NAMES, 0), NO_HEALTH: 0}
-            for b, e in zip(rm.hband, rm.band, strict=True):
-                if e >= 0:
-                    health[NO_HEALTH if b < 0 else BAND_NAMES[b]] += 1
-        mrr: dict[str, float] = dict.fromkeys(BAND_NAMES, 0.0)
-        with_mrr = 0
-        for b, m in zip(rm.band, rm.mrr, strict=True):
-            if m == m and b >= 0:
-                mrr[BAND_NAMES[b]] += m
-                with_mrr += 1
-        bands = self.model.bands
+        health = ({**dict(zip(BAND_NAMES, t.health, strict=False)), NO_HEALTH: t.health[-1]}
+                  if has_health else None)
+        mrr = dict(zip(BAND_NAMES, t.mrr, strict=True))
+        with_mrr = t.with_mrr
         out = {
             "accounts": n,
             "as_of": format_us(rm.clock_max) if n else None,
             "engagement_bands": eng,
             "health_bands": health,
-            "histogram": histogram((s for s, b in zip(rm.eng, rm.band, strict=True) if b >= 0),
-                                   bands.at_risk_below, bands.green_max, self.bins),
+            "histogram": histogram_rows(t.edges, list(t.hist)),
             "movement": {"engagement": self.alerts.movement("engagement", rm.clock_max, self.band_of),
                          "health": self.alerts.movement(
                              "health", rm.clock_max, lambda a: self.band_of(a, "health"))
@@ -99,19 +87,16 @@ class Views:
         return out
 
     def _breakdown(self, trait: str) -> dict[str, dict[str, int]]:
-        rm = self.rm
-        col = rm.trait_cols[trait]
-        per: dict[int, list[int]] = {}
-        for vid, b in zip(col, rm.band, strict=True):
-            if b < 0:
-                continue
-            counts = per.get(vid)
-            if counts is None:
-                counts = per[vid] = [0] * len(BAND_NAMES)
-            counts[b] += 1
-        rows = {(NONE_VALUE if vid < 0 else rm.values[vid]): dict(zip(BAND_NAMES, c, strict=True))
-                for vid, c in per.items()}
-        return dict(sorted(rows.items()))
+        rm, t = self.rm, self.rm.totals
+        none = list(t.eng)  # accounts without the trait: all, less those with a value
+        rows: dict[str, list[int]] = {}
+        for vid, counts in t.by_trait.get(trait, {}).items():
+            rows[rm.values[vid]] = list(counts)
+            none = [a - b for a, b in zip(none, counts, strict=True)]
+        if any(none):
+            known = rows.get(NONE_VALUE, [0] * len(none))  # (a trait sent as null or "")
+            rows[NONE_VALUE] = [a + b for a, b in zip(known, none, strict=True)]
+        return {v: dict(zip(BAND_NAMES, c, strict=True)) for v, c in sorted(rows.items())}
 
     # -- at-risk list ---------------------------------------------------------
     def at_risk(self, band: str | None = None, trait: str | None = None, value: str | None = None,

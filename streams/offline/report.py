@@ -139,14 +139,24 @@ def _explain(scorer: Scorer | None, account: str, score: float) -> dict[str, Any
     return scorer.insight.explain(acct.extra, scorer.account_clock(acct), score)
 
 
+def histogram_edges(lo: float, hi: float, bins: int) -> list[float]:
+    """The finite edges of `histogram`'s bins: `bisect_right(edges, s)` is the bin of score s."""
+    return [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
+
+
+def histogram_rows(edges: list[float], counts: list[int]) -> list[dict[str, Any]]:
+    """`histogram`'s output for per-bin counts (len(edges) + 1 of them)."""
+    bounds: list[float | None] = [None, *edges, None]
+    return [{"from": bounds[i], "to": bounds[i + 1], "count": counts[i]} for i in range(len(edges) + 1)]
+
+
 def histogram(scores: Iterable[float], lo: float, hi: float, bins: int) -> list[dict[str, Any]]:
     """Counts in (-inf, lo), `bins` equal bins [a, b) over [lo, hi), [hi, +inf); edges None = infinite."""
-    edges = [lo + (hi - lo) * i / bins for i in range(bins)] + [hi]
+    edges = histogram_edges(lo, hi, bins)
     counts = [0] * (bins + 2)
     for s in scores:
         counts[bisect.bisect_right(edges, s)] += 1
-    bounds: list[float | None] = [None, *edges, None]
-    return [{"from": bounds[i], "to": bounds[i + 1], "count": counts[i]} for i in range(bins + 2)]
+    return histogram_rows(edges, counts)
 
 
 def _top(counts: dict[str, int], weights: dict[str, float], sign: int) -> list[dict[str, Any]]:

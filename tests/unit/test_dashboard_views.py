@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from scoring.model import load_model
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
@@ -104,3 +107,34 @@ def test_portfolio_is_reused_while_fresh_and_recomputed_when_stale() -> None:
     assert v.portfolio() is first  # changed, but younger than max_age: the same answer
     v.max_age = 0.0
     assert v.portfolio()["accounts"] == 6
+
+
+BANDS = ("at_risk", "red", "yellow", "green", "thriving")
+
+
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4), st.integers(-1, 4),
+                          st.one_of(st.none(), st.integers(0, 1000)),
+                          st.sampled_from([None, "free", "team", ""]), st.floats(-50, 150)),
+                min_size=1, max_size=40))
+def test_running_totals_equal_a_recount_after_any_updates(ups: list[tuple[Any, ...]]) -> None:
+    """The portfolio's totals are kept per upsert; recounted here from the last state of each."""
+    rm = ReadModel()
+    last: dict[str, tuple[Any, ...]] = {}
+    for acct, band, hband, mrr, plan, score in ups:
+        traits: dict[str, Any] = {} if plan is None else {"plan": plan}
+        if mrr is not None:
+            traits["mrr"] = mrr
+        h = Health(50.0, None if hband < 0 else BANDS[hband], {"usage": 1.0})
+        rm.upsert(_snap(f"a{acct}", score, BANDS[band], traits, health=h))
+        last[f"a{acct}"] = (band, hband, mrr, plan, score)
+    p = Views(rm, AlertBook(), load_model(None)).portfolio("plan")
+    states = list(last.values())
+    assert p["engagement_bands"] == {b: sum(1 for s in states if s[0] == k) for k, b in enumerate(BANDS)}
+    assert p["mrr_by_band"] is None if all(s[2] is None for s in states) else p["mrr_by_band"]["mrr"] == {
+        b: float(sum(s[2] for s in states if s[0] == k and s[2] is not None)) for k, b in enumerate(BANDS)}
+    expected_plans: dict[str, list[int]] = {}
+    for band, _, _, plan, _ in states:
+        expected_plans.setdefault(plan or "(none)", [0] * 5)[band] += 1
+    assert p["breakdown"]["rows"] == {v: dict(zip(BANDS, c, strict=True)) for v, c in sorted(expected_plans.items())}
+    assert sum(b["count"] for b in p["histogram"]) == len(states)
+    assert p["histogram"][0]["count"] == sum(1 for s in states if s[4] < 0)
