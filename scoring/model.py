@@ -7,6 +7,7 @@ key and why. An unknown key, a wrong type or inconsistent bands are rejected.
 
 from __future__ import annotations
 
+import hashlib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -174,3 +175,18 @@ def load_model(path: str | Path | None = None) -> Model:
         text = resources.files("scoring").joinpath(DEFAULT_MODEL_NAME).read_text("utf-8")
         return parse_model(text, source=f"scoring/{DEFAULT_MODEL_NAME}")
     return parse_model(read_text(path, "model file", ModelError), source=str(Path(path)))
+
+
+def model_json(m: Model) -> bytes:
+    """The model's content as canonical JSON (what a worker records beside its state)."""
+    return m.model_dump_json().encode()
+
+
+def model_from_json(raw: bytes | str) -> Model:
+    """The model recorded by `model_json` (validated again)."""
+    return Model.model_validate_json(raw)
+
+
+def model_fingerprint(m: Model) -> str:
+    """A short, stable id of the model's content: equal models, equal fingerprints."""
+    return hashlib.sha256(model_json(m)).hexdigest()[:16]

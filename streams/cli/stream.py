@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from scoring.errors import ModelError
@@ -138,7 +139,11 @@ def alerts_tail(
 @scores_app.command("export")
 def scores_export(
     out: Path = typer.Argument(..., help="Output file (replay's scores.jsonl format)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help="The worker's scoring model."),
+    model: Path | None = typer.Option(
+        None, "--model", "-m", help="Scoring model TOML. Default: the model the worker recorded in its "
+        "state; a different model is refused unless --force."),
+    force: bool = typer.Option(False, "--force", help="Score the worker's state with --model even if "
+                               "it is not the model the worker ran."),
     sweep_seconds: int | None = typer.Option(
         None, "--sweep-seconds", min=1, help="The worker's sweep period (default: PULSE_SWEEP_SECONDS)."),
     health: Path | None = typer.Option(
@@ -146,15 +151,20 @@ def scores_export(
         "health_scores.jsonl format; a model with [health])."),
 ) -> None:
     """Every account's score and band as of its partition's clock (no running worker needed)."""
+    from scoring.errors import ModelError
     from streams.offline.export import export_scores
 
-    m = _model(model)
-    if health is not None and m.health is None:
-        err.print(f"[red]--health: the model has no \\[health] table[/red] ({model or 'default model'})")
+    m = _model(model) if model is not None else None
+    if health is not None and m is not None and m.health is None:
+        err.print(f"[red]--health: the model has no \\[health] table[/red] ({model})")
         raise typer.Exit(2)
     s = get_settings()
     sweep = s.sweep_seconds if sweep_seconds is None else sweep_seconds
-    n = asyncio.run(export_scores(s, m, sweep, out, health))
+    try:
+        n = asyncio.run(export_scores(s, m, sweep, out, health, force=force))
+    except ModelError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from exc
     err.print(f"wrote {n:,} accounts to {out}" + (f" and their health to {health}" if health else ""))
 
 

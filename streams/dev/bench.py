@@ -3,7 +3,8 @@
 One run, printed as JSON:
 1. generate N events over K accounts (streams.dev.telemetry) and produce them to a fresh topic;
 2. baseline: a plain aiokafka consume loop doing orjson + a weighted sum per account; and the
-   Faust floor: a Faust agent that only reads the same topic with take_events (streams/dev/faust_floor.py);
+   Faust floor: a Faust agent that only reads the same topic with take_events (streams/dev/faust_floor.py),
+   on stock Faust and on the worker's transport (streams/worker/transport.py, coalesced delivery);
 3. pipeline: a `pulse worker` subprocess on a fresh prefix, from its start until the broker shows
    its consumer group caught up on `events` and `scored` (events in -> state committed);
 4. latency: at a steady rate (default 5,000 events/s), the time from producing an event to
@@ -24,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from scoring.model import load_model
 from streams.dev.produce import produce_file
 from streams.dev.telemetry import Config, write
-from streams.kafka import try_group_lag, wait_caught_up
+from streams.kafka import group_lag, try_group_lag, wait_caught_up
 from streams.settings import Settings, child_env
 from streams.topics import TopicNames, create_topics
 
@@ -90,10 +91,13 @@ def count_events(path: Path) -> tuple[int, int]:
     return records, events
 
 
-def faust_floor(bootstrap: str, names: TopicNames, n: int) -> int | None:
-    """Records/s of a Faust agent that only reads `events` with take_events (streams/dev/faust_floor.py)."""
+def faust_floor(bootstrap: str, names: TopicNames, n: int, *, pulse: bool = False) -> int | None:
+    """Records/s of a Faust agent that only reads `events` with take_events (streams/dev/faust_floor.py):
+    on stock Faust, or (`pulse`) on the worker's transport with coalesced delivery."""
+    mode = ["--transport", "pulse", "--coalesce"] if pulse else ["--transport", "stock"]
+    app_id = f"{names.floor_app}-pulse" if pulse else names.floor_app  # each its own consumer group
     cmd = [sys.executable, "-m", "streams.dev.faust_floor", "--bootstrap", bootstrap, "--topic", names.events,
-           "--app-id", names.floor_app, "--records", str(n)]
+           "--app-id", app_id, "--records", str(n), *mode]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     for line in (out.stdout + out.stderr).splitlines():
         if "records_per_s" in line:
@@ -130,20 +134,8 @@ async def pipeline(s: Settings, group: str | None = None,
 
 async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Records on each topic (sum of its partitions' end offsets; the topics are fresh)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        sizes = {}
-        for t in topics:
-            parts = consumer.partitions_for_topic(t) or set()
-            if not parts:
-                await consumer.topics()  # refresh metadata
-                parts = consumer.partitions_for_topic(t) or set()
-            ends = await consumer.end_offsets([TopicPartition(t, p) for p in parts]) if parts else {}
-            sizes[t] = sum(ends.values())
-        return sizes
-    finally:
-        await consumer.stop()
+    lags = await group_lag(bootstrap, "pulse-bench-sizes", topics)
+    return {t: sum(x.end for x in lags if x.topic == t) for t in topics}
 
 
 def quix_floor(bootstrap: str, topic: str, n: int) -> int | None:
@@ -259,6 +251,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     produce_s = time.perf_counter() - t
     base_s = asyncio.run(baseline(bootstrap, names.events, n_lines, weights))
     floor = faust_floor(bootstrap, names, n_lines)
+    pulse_floor = faust_floor(bootstrap, names, n_lines, pulse=True)
     qfloor = quix_floor(bootstrap, names.events, n_lines) if quix else None
     quix_s = quix_job(s, partitions, weights, work) if quix else None
     qsizes = (asyncio.run(topic_sizes(bootstrap, [names.quix_alerts, names.quix_dlq]))
@@ -282,6 +275,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "produce_records_per_s": round(n_lines / produce_s),
         "baseline_aiokafka_records_per_s": round(n_lines / base_s),
         "faust_floor_records_per_s": floor,
+        "pulse_transport_floor_records_per_s": pulse_floor,
         "pipeline_records_per_s": round(n_lines / pipe_s),
         "events": n_events,
         "pipeline_events_per_s": round(n_events / pipe_s),
@@ -294,6 +288,8 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "ratio_pipeline_to_quix_floor": round(n_lines / pipe_s / qfloor, 3) if qfloor else None,
         "ratio_quix_job_to_quix_floor": round(n_lines / quix_s / qfloor, 3) if quix_s and qfloor else None,
         "ratio_faust_floor_to_quix_floor": round(floor / qfloor, 3) if floor and qfloor else None,
+        "ratio_pulse_transport_floor_to_faust_floor": (round(pulse_floor / floor, 3)
+                                                       if pulse_floor and floor else None),
         "pipeline_alerts": psizes[names.alerts], "pipeline_dead_letters": psizes[names.dlq],
         "quix_job_alerts": qsizes.get(names.quix_alerts),
         "quix_job_dead_letters": qsizes.get(names.quix_dlq),

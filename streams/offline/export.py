@@ -5,6 +5,10 @@ Reads the compacted changelog topic of the worker's account-state table up to it
 writes what replay's end-of-input advance would leave, as of each partition's clock, in
 replay's `scores.jsonl` format; with `health_out` (a model with `[health]`), also each account's
 health after that advance in replay's `health_scores.jsonl` format. No running worker is needed.
+
+The model: the worker records the model it scores with in its state (`MODEL_KEY` rows, one per
+partition). Export uses that model by default; a `model` passed in must have the same
+fingerprint, unless `force` (then the passed model scores the recorded state, as asked).
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 
-from scoring.model import Model
+from scoring.errors import ModelError
+from scoring.model import Model, model_fingerprint
 from streams.kafka import wait_assigned
 from streams.offline.replay import write_health_scores, write_scores
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.worker.partition_state import PartitionState
+from streams.worker.partition_state import MODEL_KEY, PartitionState, read_model_record
 
 
 async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, bytes]]:
@@ -56,9 +61,45 @@ async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, by
     return latest
 
 
-async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path,
-                        health_out: Path | None = None) -> int:
+class ModelMismatchError(ModelError):
+    """The model asked for is not the one the worker recorded."""
+
+
+def recorded_model(latest: dict[int, dict[bytes, bytes]]) -> tuple[str, Model] | None:
+    """(fingerprint, model) the worker recorded in its state; None if it recorded none (a state
+    written before models were recorded). Different models on different partitions: an error."""
+    found = {p: read_model_record(items[MODEL_KEY]) for p, items in latest.items() if MODEL_KEY in items}
+    fingerprints = {fp for fp, _ in found.values()}
+    if len(fingerprints) > 1:
+        where = ", ".join(f"partition {p}: {fp}" for p, (fp, _) in sorted(found.items()))
+        raise ModelMismatchError(f"the worker's partitions record different models ({where}); "
+                                 "pass the one to use with --model and --force")
+    return next(iter(found.values()), None)
+
+
+def choose_model(latest: dict[int, dict[bytes, bytes]], model: Model | None, force: bool) -> Model:
+    """The recorded model; or `model`, which must match it unless `force`."""
+    recorded = recorded_model(latest)
+    if model is None:
+        if recorded is None:
+            raise ModelMismatchError("the worker's state records no model (written by an older worker): "
+                                     "pass the worker's model with --model")
+        return recorded[1]
+    if recorded is not None and recorded[0] != model_fingerprint(model) and not force:
+        raise ModelMismatchError(
+            f"--model has fingerprint {model_fingerprint(model)}, but the worker scored with "
+            f"{recorded[0]}: its bands would not be the worker's. Leave out --model to use the "
+            "worker's, or add --force to score the worker's state with this model anyway")
+    return model
+
+
+async def export_scores(s: Settings, model: Model | None, sweep_seconds: int, out: Path,
+                        health_out: Path | None = None, *, force: bool = False) -> int:
+    """Write the scores (and health); `model` None: the model the worker recorded."""
     latest = await read_changelog(s.bootstrap, TopicNames.from_settings(s).account_state_changelog)
+    model = choose_model(latest, model, force) if latest else (model or _no_state())
+    if health_out is not None and model.health is None:
+        raise ModelError("--health: the model has no [health] table")
     rows: list[tuple[str, float, str]] = []
     health: list[tuple[str, float | None, str | None, dict[str, float | None]]] = []
     for p, items in sorted(latest.items()):
@@ -71,3 +112,7 @@ async def export_scores(s: Settings, model: Model, sweep_seconds: int, out: Path
     if health_out is not None:
         write_health_scores(health_out, sorted(health, key=lambda r: r[0]))
     return len(rows)
+
+
+def _no_state() -> Model:
+    raise ModelMismatchError("no worker state found (nothing on the account-state changelog) and no --model")

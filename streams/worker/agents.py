@@ -19,9 +19,11 @@ partition of Faust's "current event", so each batch keeps one event per source p
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import faust
@@ -33,6 +35,9 @@ from streams.worker.app import Topology, WorkerConfig
 from streams.worker.changelog import TableWriter
 from streams.worker.resolve import AccountPartitioner, ResolveStep, UserMap
 from streams.worker.score import AlertRecord, ScoreStep
+from streams.worker.transport import records_of
+
+log = logging.getLogger("pulse.worker")
 
 Out = tuple[str, bytes | None, bytes]  # (topic, key, value)
 
@@ -43,13 +48,23 @@ def _focus(event: Any) -> None:
 
 
 def _anchors(batch: Sequence[Any]) -> tuple[list[Any], dict[int, Any]]:
-    """The batch's messages, and its last event per source partition (in order of appearance)."""
-    messages, anchors = [], {}
+    """The batch's records (a coalesced message stands for its fetch's records, see
+    streams/worker/transport.py), and its last event per source partition (in order)."""
+    messages: list[Any] = []
+    anchors = {}
     for event in batch:
         msg = event.message
-        messages.append(msg)
+        messages.extend(records_of(msg))
         anchors[msg.partition] = event
     return messages, anchors
+
+
+class PartitionAnchor:
+    """Stands for an event of `partition` where a table write needs one and no record of the
+    partition has arrived yet (an eagerly restored partition, swept by `--live`)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = SimpleNamespace(topic=topic, partition=partition)
 
 
 async def send_all(app: faust.App, records: Sequence[Out],
@@ -68,6 +83,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
     names = cfg.names
     skew_us = int(cfg.settings.max_future_skew_seconds * 1_000_000)
     users, states = topology.users, topology.states
+    chunk = cfg.scored_chunk
     # the latest event of each held `scored` partition: where its state rows are written
     score_anchors: dict[int, Any] = {}
 
@@ -82,16 +98,17 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
 
         step = ResolveStep(UserMap(lookup), AccountPartitioner(cfg.partitions), skew_us)
         writer = TableWriter(app, users)
-        async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
+        async for batch in stream.take_events(cfg.events_batch, cfg.batch_within):
             started = time.perf_counter()  # metrics, once per batch
             messages, anchors = _anchors(batch)
             out = step.batch(messages, time.time_ns() // 1000)
             await send_all(app, [(names.dlq, key, value) for key, value in out.dead_letters],
-                           [(names.scored, p, orjson.dumps(items)) for p, items in out.scored.items()])
+                           [(names.scored, p, orjson.dumps(items[i:i + chunk]))
+                            for p, items in out.scored.items() for i in range(0, len(items), chunk)])
             for p, user, account in step.users.take_writes():
                 await writer.put(anchors[p], user.encode(), account.encode())
             await writer.flush()
-            metrics.resolve_batch(len(batch), out.invalid, started)
+            metrics.resolve_batch(len(messages), out.invalid, started)
 
     state_writer = TableWriter(app, states)
 
@@ -120,6 +137,18 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
             if tp.topic == names.scored:
                 score_step.revoke(tp.partition)
                 score_anchors.pop(tp.partition, None)
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]
+    async def restore_assigned(app: faust.App, **kwargs: Any) -> None:
+        """Once table recovery is done, restore every assigned `scored` partition's state now,
+        not when its next record arrives (the metrics and the live sweep see it at once)."""
+        try:
+            for tp in app.consumer.assignment():
+                if tp.topic == names.scored:
+                    score_step.state(tp.partition)
+                    score_anchors.setdefault(tp.partition, PartitionAnchor(names.scored, tp.partition))
+        except Exception:  # the lazy restore at the partition's next record still happens
+            log.exception("eager restore after the rebalance failed")
 
     if cfg.live:
         @app.timer(interval=cfg.live_interval)  # type: ignore[untyped-decorator]

@@ -35,7 +35,12 @@ class WorkerConfig:
     live: bool = False  # also sweep on wall-clock ticks (`pulse worker --live`)
     live_interval: float = 5.0
     batch_size: int = 5000  # take_events: at most this many records ...
-    batch_within: float = 0.25  # ... or what arrived within this many seconds
+    batch_within: float = 0.1  # ... or what arrived within this many seconds
+    # `events` arrives coalesced (streams/worker/transport.py): one Faust message per partition
+    # per fetch, up to broker_max_poll_records (5000) records each
+    events_batch: int = 2  # resolve takes at most this many such messages per batch
+    events_buffer: int = 8  # and the events stream buffers at most this many
+    scored_chunk: int = 1000  # items per `scored` record (a record stays well under 1 MB)
 
     @classmethod
     def from_settings(cls, settings: Settings, model: Model, **overrides: Any) -> WorkerConfig:
@@ -104,7 +109,7 @@ def declare(app: faust.App, cfg: WorkerConfig) -> Topology:
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "partitions": n}
     return Topology(
-        events=app.topic(names.events, **raw),
+        events=app.topic(names.events, maxsize=cfg.events_buffer, **raw),
         scored=app.topic(names.scored, internal=True, **raw),
         users=app.Table(USER_ACCOUNTS_TABLE, key_type=bytes, value_type=bytes, partitions=n),
         states=app.Table(ACCOUNT_STATE_TABLE, key_type=bytes, value_type=bytes, partitions=n),

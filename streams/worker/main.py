@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.worker import metrics
+from streams.worker import metrics, transport
 from streams.worker.agents import register_agents
 from streams.worker.app import WorkerConfig, create_app, declare
 from streams.worker.score import ScoreStep
@@ -16,6 +16,7 @@ from streams.worker.web import register_web
 def build_worker(cfg: WorkerConfig) -> faust.App:
     app = create_app(cfg)
     topology = declare(app, cfg)
+    transport.coalesce(app, {cfg.names.events})  # one Faust message per partition per fetch
     states = topology.states
     score_step = ScoreStep(cfg.model, cfg.sweep_seconds, load=lambda partition: states.items(),
                            on_restore=metrics.track)

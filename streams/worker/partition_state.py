@@ -17,6 +17,9 @@ effects:
 Table layout (one RocksDB table, raw bytes, changelog partition = source partition):
     key account          -> orjson [partition, offset, account_state, traits]
     key "\\x00meta:<p>"  -> orjson {"p", "offset", "scorer": Scorer.dump_meta()}
+    key "\\x00meta:model" -> orjson {"fingerprint", "model": the model's JSON}: the model the
+                            worker scores with, written in each partition's first batch after
+                            the state is built, so `pulse scores export` reads the same model
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ import orjson
 
 from scoring.engine import Change, Scorer
 from scoring.events import ScoredEvent
-from scoring.model import Model
+from scoring.model import Model, model_fingerprint, model_from_json, model_json
 
 META_PREFIX = b"\x00meta:"
+MODEL_KEY = META_PREFIX + b"model"
+
+
+def model_record(model: Model) -> bytes:
+    return orjson.dumps({"fingerprint": model_fingerprint(model), "model": model_json(model).decode()})
+
+
+def read_model_record(value: bytes) -> tuple[str, Model]:
+    """(fingerprint, model) of a `MODEL_KEY` value."""
+    d = orjson.loads(value)
+    return d["fingerprint"], model_from_json(d["model"])
 
 
 def meta_key(partition: int) -> bytes:
@@ -48,6 +62,8 @@ def traits_item(account: str, traits: dict[str, Any]) -> dict[str, Any]:
 class PartitionState:
     def __init__(self, partition: int, model: Model, sweep_seconds: int) -> None:
         self.partition = partition
+        self.model = model
+        self._model_written = False
         self.scorer = Scorer(model, sweep_seconds)
         self.last_offset = -1
         self.offsets: dict[str, int] = {}
@@ -120,6 +136,9 @@ class PartitionState:
                 self.partition, self.offsets.get(account, -1),
                 self.scorer.dump_account(account) if acct else None,
                 self.traits.get(account)])))
+        if not self._model_written:
+            writes.append((MODEL_KEY, model_record(self.model)))
+            self._model_written = True
         writes.append((meta_key(self.partition), orjson.dumps(
             {"p": self.partition, "offset": self.last_offset, "scorer": self.scorer.dump_meta()})))
         return writes

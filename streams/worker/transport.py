@@ -25,6 +25,15 @@ coroutine one step itself (`coro.send(None)`):
 - it raised: the exception propagates, as `wait_first` propagates it.
 
 `fast` and `suspended` count the two cases (the worker's /pulse/consumer view shows them).
+
+Coalescing (opt-in per topic, `coalesce(app, topics)`): the records one fetch returns for one
+partition of such a topic are delivered as ONE Faust message, the last record's, carrying all of
+them in `message.records` (aiokafka ConsumerRecords, in offset order). Faust's per-record costs
+(conductor, stream, take buffer, ack, sensors) are then paid per fetched batch. Commits stay
+Faust's: the drain loop sees the batch's earlier offsets as a gap before the last one and marks
+them with `_add_gap`, exactly as it does for a compacted topic; Faust folds a gap into the
+committed offset only once a later offset is acked, so nothing of a batch is committed before
+the agent has acked the whole batch (its one message). The agent must read `message.records`.
 """
 
 from __future__ import annotations
@@ -73,11 +82,73 @@ class _Resume:
                     return stop.value
 
 
+class _Batch:
+    """The records of one partition from one fetch, posing as its last record for `_to_message`."""
+
+    __slots__ = (
+        "checksum",
+        "headers",
+        "key",
+        "offset",
+        "partition",
+        "records",
+        "serialized_key_size",
+        "serialized_value_size",
+        "timestamp",
+        "timestamp_type",
+        "topic",
+        "value",
+    )
+
+    def __init__(self, records: list[Any]) -> None:
+        last = records[-1]
+        self.topic, self.partition, self.offset = last.topic, last.partition, last.offset
+        self.timestamp, self.timestamp_type, self.headers = last.timestamp, last.timestamp_type, last.headers
+        self.key, self.value, self.checksum = last.key, last.value, last.checksum
+        self.serialized_key_size = last.serialized_key_size
+        self.serialized_value_size = last.serialized_value_size
+        self.records = records
+
+
+def coalesce(app: Any, topics: set[str]) -> None:
+    """Deliver each fetch of these topics as one message per partition (see the module doc)."""
+    app.pulse_coalesce_topics = frozenset(topics)
+
+
+def records_of(message: Any) -> list[Any]:
+    """The records a Faust message stands for: its batch if coalesced, else itself."""
+    records = getattr(message, "records", None)
+    return records if records is not None else [message]
+
+
 class FastConsumer(stock.Consumer):
     """aiokafka Consumer whose drain loop steps each record's callback once before racing it."""
 
     fast = 0
     suspended = 0
+    coalesced_batches = 0
+    coalesced_records = 0
+
+    async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
+        records = await super()._getmany(active_partitions, timeout)
+        topics = getattr(self.app, "pulse_coalesce_topics", None)
+        if not topics or not records:
+            return records
+        out = {}
+        for tp, recs in records.items():
+            if len(recs) > 1 and tp.topic in topics:
+                out[tp] = [_Batch(recs)]
+                self.coalesced_batches += 1
+                self.coalesced_records += len(recs)
+            else:
+                out[tp] = recs
+        return out
+
+    def _to_message(self, tp: Any, record: Any) -> Any:
+        message = super()._to_message(tp, record)
+        if type(record) is _Batch:
+            message.records = record.records  # type: ignore[attr-defined]
+        return message
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised end to end
         # Stock faust-streaming 0.15.3 Consumer._drain_messages, but for the delivery (marked).

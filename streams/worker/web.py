@@ -78,7 +78,9 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
         consumer = app.consumer
         return self.json({"class": f"{type(consumer).__module__}.{type(consumer).__qualname__}",
                           "fast": getattr(consumer, "fast", None),
-                          "suspended": getattr(consumer, "suspended", None)})
+                          "suspended": getattr(consumer, "suspended", None),
+                          "coalesced_batches": getattr(consumer, "coalesced_batches", None),
+                          "coalesced_records": getattr(consumer, "coalesced_records", None)})
 
     @app.page("/healthz")
     async def healthz_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:
