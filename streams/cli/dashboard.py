@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from scoring.errors import PulseError
 from streams.cli import app
 from streams.settings import get_settings
 
@@ -32,6 +33,10 @@ def dashboard(
 
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     s = get_settings()
-    asyncio.run(serve(s, _model(model), port=s.dashboard_port if port is None else port,
-                      bind=bind or s.dashboard_bind,
-                      sweep_seconds=s.sweep_seconds if sweep_seconds is None else sweep_seconds))
+    try:
+        asyncio.run(serve(s, _model(model), port=s.dashboard_port if port is None else port,
+                          bind=bind or s.dashboard_bind,
+                          sweep_seconds=s.sweep_seconds if sweep_seconds is None else sweep_seconds))
+    except PulseError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None

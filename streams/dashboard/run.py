@@ -7,7 +7,9 @@ import logging
 import signal
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
+from scoring.errors import ConfigError, PulseRuntimeError
 from scoring.model import Model
 from streams.dashboard.alerts import AlertBook
 from streams.dashboard.derive import Deriver
@@ -35,14 +37,28 @@ def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
 
 
 async def serve(s: Settings, model: Model, *, port: int, bind: str, sweep_seconds: int = 86400) -> None:
+    """Serve until SIGINT/SIGTERM. Raises `PulseRuntimeError` (Kafka not reachable, the port taken)
+    or `ConfigError` (PULSE_DASHBOARD_HISTORY_DAYS below 90) with a message saying what to do."""
+    if s.dashboard_history_days < 90:
+        raise ConfigError(f"PULSE_DASHBOARD_HISTORY_DAYS={s.dashboard_history_days}: at least 90 days "
+                          "are kept", key="PULSE_DASHBOARD_HISTORY_DAYS")
     names = TopicNames.from_settings(s)
-    await ensure_topics_async(s.bootstrap, [names.dashboard_history], 1,
-                              {"cleanup.policy": "compact", "segment.ms": "3600000"})
+    try:
+        await ensure_topics_async(s.bootstrap, [names.dashboard_history], 1,
+                                  {"cleanup.policy": "compact", "segment.ms": "3600000"})
+    except (KafkaError, OSError) as exc:
+        raise PulseRuntimeError(f"Kafka at {s.bootstrap} cannot be reached ({exc}): start it "
+                                "(`pulse stack up`) or set KAFKA_BOOTSTRAP") from None
     dash = build(s, model, sweep_seconds)
     runner = web.AppRunner(dash.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, bind, port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise PulseRuntimeError(f"cannot listen on {bind}:{port} ({exc.strerror}): choose another "
+                                "with --port or PULSE_DASHBOARD_PORT") from None
     bound = runner.addresses[0][1] if runner.addresses else port
     print(f"dashboard: http://{bind}:{bound}/", flush=True)
     stop = asyncio.Event()
