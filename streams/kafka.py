@@ -83,16 +83,21 @@ class OffsetReader:
         topics = topics or sorted({tp.topic for tp in committed})
         if not topics:
             return []
-        meta = await self.admin.describe_topics(topics)
-        tps = sorted(TopicPartition(t["topic"], p["partition"])
-                     for t in meta if not t.get("error_code") for p in t.get("partitions", []))
-        ends = await self._consumer.end_offsets(tps) if tps else {}
+        ends = await self.end_offsets(topics)
         rows = []
-        for tp in tps:
+        for tp in sorted(ends):
             c = committed.get(tp)
             rows.append(PartitionLag(group, tp.topic, tp.partition,
                                      c.offset if c is not None and c.offset >= 0 else None, ends[tp]))
         return rows
+
+    async def end_offsets(self, topics: list[str]) -> dict[TopicPartition, int]:
+        """The end offset of every partition of `topics` (a topic the broker does not know: none)."""
+        assert self._consumer is not None, "call start() first"
+        meta = await self.admin.describe_topics(topics)
+        tps = [TopicPartition(t["topic"], p["partition"])
+               for t in meta if not t.get("error_code") for p in t.get("partitions", [])]
+        return await self._consumer.end_offsets(tps) if tps else {}
 
     async def live(self, group: str) -> bool:
         """Whether the group has members in a stable state (a live consumer commits on its own)."""

@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from scoring.model import load_model
 from streams.dev.produce import produce_file
 from streams.dev.telemetry import Config, write
-from streams.kafka import group_lag, try_group_lag, wait_caught_up
+from streams.kafka import OffsetReader, try_group_lag, wait_caught_up
 from streams.settings import Settings, child_env
 from streams.topics import TopicNames, create_topics
 
@@ -134,8 +134,9 @@ async def pipeline(s: Settings, group: str | None = None,
 
 async def topic_sizes(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Records on each topic (sum of its partitions' end offsets; the topics are fresh)."""
-    lags = await group_lag(bootstrap, "pulse-bench-sizes", topics)
-    return {t: sum(x.end for x in lags if x.topic == t) for t in topics}
+    async with OffsetReader(bootstrap) as reader:
+        ends = await reader.end_offsets(topics)
+    return {t: sum(n for tp, n in ends.items() if tp.topic == t) for t in topics}
 
 
 def quix_floor(bootstrap: str, topic: str, n: int) -> int | None:
