@@ -78,6 +78,8 @@ BAND_ROUTES: dict[Band, tuple[str, str]] = {
     Band.THRIVING: ("expansion", "flag an expansion opportunity"),
 }
 
+ROUTE_NAMES: frozenset[str] = frozenset(r for r, _ in (*ROUTES.values(), *BAND_ROUTES.values()))
+
 
 def route_of(reason: Reason, to_band: Band) -> tuple[str, str]:
     """(default route name, suggested action) of an alert: its signal's, else its band's."""

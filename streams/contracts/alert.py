@@ -7,9 +7,11 @@ On the wire it is one JSON object (orjson, UTF-8, keys in this order)::
      "delta_7d", "at", "reason", "route", "action", "top_events", "traits"}
     + a health alert:         "components", "weakest_component",
                               "explain": {"tickets", "time_to_aha_s", "detail"}
-    + an engagement signal
-      with a detail:          "explain": {"detail"}
     + fields this version does not know, kept as they came (`extra`)
+
+(An `explain` of only {"detail"}, without components, is accepted and written back as it came;
+the worker builds one for an engagement change whose explanation has a detail, which no
+engagement change has today.)
 
 - `kind` (`Kind`): engagement or health. `from` / `to` (`Band`): the band before (null for an
   account's first band) and after; a signal keeps the band (`from` == `to`).
@@ -41,12 +43,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from scoring.bands import Band
+from scoring.bands import BAND_NAMES, Band
 from scoring.change import Kind
 from scoring.errors import MalformedAlertError
 from scoring.signals import Reason
 
 __all__ = ["Alert", "Band", "Direction", "Explain", "Kind", "MalformedAlertError", "Reason", "TopEvent"]
+
+_RANK: dict[str, int] = {b: i for i, b in enumerate(BAND_NAMES)}  # str keys: a Band finds its rank too
 
 
 class Direction(StrEnum):
@@ -62,7 +66,7 @@ class Direction(StrEnum):
             return cls.INITIAL
         if from_band is to_band:
             return cls.DOWN if reason is Reason.SHARP_DROP else cls.NONE
-        return cls.UP if to_band.rank > from_band.rank else cls.DOWN
+        return cls.UP if _RANK[to_band] > _RANK[from_band] else cls.DOWN
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +119,21 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object (plain str / float / list / dict values), keys in wire order."""
+        # `_value_` is the enum member's value as a plain attribute (`.value` is a property,
+        # several times slower; orjson's own enum path is slower still)
+        frm = self.from_band
         d: dict[str, Any] = {
             "alert_id": self.alert_id,
-            "kind": self.kind.value,
+            "kind": self.kind._value_,
             "account": self.account,
-            "from": None if self.from_band is None else self.from_band.value,
-            "to": self.to_band.value,
-            "direction": self.direction.value,
+            "from": None if frm is None else frm._value_,
+            "to": self.to_band._value_,
+            "direction": self.direction._value_,
             "score": self.score,
             "score_7d_ago": self.score_7d_ago,
             "delta_7d": self.delta_7d,
             "at": self.at,
-            "reason": self.reason.value,
+            "reason": self.reason._value_,
             "route": self.route,
             "action": self.action,
             "top_events": [{"event": e.event, "count": e.count, "points": e.points} for e in self.top_events],

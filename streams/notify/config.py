@@ -21,9 +21,9 @@ import logging
 from pathlib import Path
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
-from scoring.signals import ROUTES, SIGNALS
+from scoring.signals import ROUTE_NAMES, ROUTES, SIGNALS
 from scoring.tomlconfig import parse_toml, read_text
 from streams.contracts.alert import Band, Direction, Kind, Reason
 from streams.notify.channels import ChannelConfig
@@ -85,12 +85,20 @@ class RouteConfig(BaseModel):
     from_: OneOrMore[Band] | None = Field(default=None, alias="from")
     direction: OneOrMore[Direction] | None = None
     reason: OneOrMore[Reason] | None = None
-    # the alert's own `route` field: the default route of its reason/band (csm_call,
-    # csm_immediate, csm_review, billing, referral_ask, guidance, expansion, monitor)
+    # the alert's own `route` field: the default route of its reason/band (scoring.signals.ROUTE_NAMES)
     alert_route: Many | None = None
     traits: dict[str, Annotated[tuple[TraitValue, ...], Field(strict=False, min_length=1)]] | None = None
     cooldown_seconds: float | None = Field(default=None, ge=0)  # None: [notifier] default
     continue_: bool = Field(default=False, alias="continue")
+
+    @field_validator("alert_route")
+    @classmethod
+    def _known_alert_routes(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = [r for r in v or () if r not in ROUTE_NAMES]
+        if unknown:
+            known = ", ".join(sorted(ROUTE_NAMES))
+            raise ValueError(f"{unknown[0]!r} is not an alert route (one of {known})")
+        return v
 
 
 # Signal alerts (scoring.signals: from == to, direction "none", or "down" for a sharp drop) come

@@ -158,6 +158,14 @@ def test_not_an_object_is_rejected(raw: bytes, why: str) -> None:
     assert e.value.field is None
 
 
+def test_alerts_tail_shows_a_malformed_record_instead_of_failing() -> None:
+    from streams.cli.tail import pretty
+
+    assert pretty(b'{"alert_id": "a", "kind": "bogus"}').startswith(
+        "(not a valid alert: field 'kind' is 'bogus', not one of engagement, health)")
+    assert pretty(RECORDED.read_bytes().splitlines()[0]).startswith("2026-11-03T10:00:00+00:00  acme")
+
+
 def test_unknown_fields_are_kept_and_forwarded_after_the_known_ones() -> None:
     a = Alert.parse(orjson.dumps({"zz_new": {"x": 1}, **GOOD, "channel": "c"}))
     assert a.extra == {"zz_new": {"x": 1}, "channel": "c"}

@@ -121,6 +121,22 @@ channels = ["b"]
     assert [t.route for t in route_alert(alert("yellow", "red"), routes, 9)] == ["rest"]  # no field
 
 
+def test_a_route_can_match_signals_by_direction_none() -> None:
+    cfg = parse_config(HOOK.format(n="a") + HOOK.format(n="b") + """
+[[routes]]
+name = "signals"
+direction = ["none"]
+channels = ["a"]
+[[routes]]
+name = "rest"
+channels = ["b"]
+""")
+    routes = cfg.effective_routes()
+    sig = Alert.parse({**alert_dict("red", "red"), "reason": "payment_failed", "direction": "none"})
+    assert [t.route for t in route_alert(sig, routes, 9)] == ["signals"]
+    assert [t.route for t in route_alert(alert("yellow", "red"), routes, 9)] == ["rest"]
+
+
 @given(rec_band=bands, band=bands, now=st.floats(0, 1e9), cooldown=st.floats(0.001, 1e6),
        age=st.floats(0, 2e6), same=st.booleans())
 def test_cooldown_rule(rec_band: str, band: str, now: float, cooldown: float, age: float, same: bool) -> None:
@@ -194,6 +210,11 @@ def test_valid_alert_parses_and_gets_traits() -> None:
     ("[notifier]\nclaim_idle_seconds = 5\nsend_timeout_seconds = 10\n", "notifier", "claim_idle_seconds"),
     ('[[routes]]\nname = "r"\nchannels = ["nope"]\n', "(top level)", "names channel 'nope'"),
     ('[[routes]]\nname = "r"\nto = ["purple"]\nchannels = ["x"]\n', "routes.0.to.0", "Input should be"),
+    ('[[routes]]\nname = "r"\nreason = ["nps_detracter"]\nchannels = ["x"]\n', "routes.0.reason.0",
+     "'nps_detractor'"),
+    ('[[routes]]\nname = "r"\ndirection = ["sideways"]\nchannels = ["x"]\n', "routes.0.direction.0", "'none'"),
+    ('[[routes]]\nname = "r"\nalert_route = ["csm_cal"]\nchannels = ["x"]\n', "routes.0.alert_route",
+     "'csm_cal' is not an alert route (one of billing, csm_call,"),
     ("[channels.x]\ntype = \"pager\"\n", "channels.x", "tag"),
 ])
 def test_config_errors_name_file_key_and_why(toml: str, key: str, why: str) -> None:
