@@ -97,7 +97,12 @@ async def export_scores(s: Settings, model: Model | None, sweep_seconds: int, ou
                         health_out: Path | None = None, *, force: bool = False) -> int:
     """Write the scores (and health); `model` None: the model the worker recorded."""
     latest = await read_changelog(s.bootstrap, TopicNames.from_settings(s).account_state_changelog)
-    model = choose_model(latest, model, force) if latest else (model or _no_state())
+    if not latest:  # no worker state yet: no account to score, whatever the model
+        write_scores(out, [])
+        if health_out is not None:
+            write_health_scores(health_out, [])
+        return 0
+    model = choose_model(latest, model, force)
     if health_out is not None and model.health is None:
         raise ModelError("--health: the model has no [health] table")
     rows: list[tuple[str, float, str]] = []
@@ -113,6 +118,3 @@ async def export_scores(s: Settings, model: Model | None, sweep_seconds: int, ou
         write_health_scores(health_out, sorted(health, key=lambda r: r[0]))
     return len(rows)
 
-
-def _no_state() -> Model:
-    raise ModelMismatchError("no worker state found (nothing on the account-state changelog) and no --model")
