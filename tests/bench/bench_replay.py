@@ -57,7 +57,10 @@ def replay_once(events: Path, model: str, work: Path, impl: str = "native") -> d
     model_path.write_text(MODELS[model] + WEIGHTS)
     out = work / f"out-{model}"
     cmd = [sys.executable, "-m", "streams.cli", "replay", str(events), "--model", str(model_path),
-           "--out", str(out), "--no-progress"]
+           "--out", str(out), "--no-progress",
+           # the generated history runs from 2026-08-01 for --days (180 in the long file): a fixed
+           # instant after all of it, so the wall clock's future-skew rule rejects none of it
+           "--now", "2030-01-01T00:00:00Z"]
     t = time.perf_counter()
     # a wrapper process reports its own child's usage: peak RSS and CPU of this replay alone
     r = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], check=True, capture_output=True, text=True,
