@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from scoring.model import load_model
 from streams.dev.produce import produce_file
+from streams.dev.stack import stop_child
 from streams.dev.telemetry import Config, write
 from streams.kafka import OffsetReader, try_group_lag, wait_caught_up
 from streams.settings import Settings, child_env
@@ -164,11 +164,7 @@ def quix_job(s: Settings, partitions: int, weights: dict[str, float], work: Path
     try:
         _, secs = asyncio.run(pipeline(s, group, [names.events, names.quix_scored]))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_child(proc, 60)
     return secs
 
 
@@ -264,11 +260,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         psizes = asyncio.run(topic_sizes(bootstrap, [names.alerts, names.dlq]))
         lat = asyncio.run(latency(s, lat_rate, lat_seconds, accounts)) if lat_seconds > 0 else None
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_child(proc, 60)
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "bench": "stream", "records": n_lines, "accounts": accounts, "partitions": partitions,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from typing import Any
 import orjson
 
 from streams.dev.produce import produce_file
-from streams.dev.stack import free_port
+from streams.dev.stack import free_port, stop_child
 from streams.dev.telemetry import Config, generate
 from streams.ingest.auth import hash_key, new_key, new_salt
 from streams.kafka import ensure_topics
@@ -145,11 +144,7 @@ def run(bootstrap: str, events: int, accounts: int, clients: int, batch: int, pa
             got = runner(_post_all(f"http://127.0.0.1:{port}", bodies, clients, key, proc))
             ingest_cpu = _proc_cpu(proc.pid) - ingest_cpu0
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_child(proc, 15)
         jsonl = tmp / "events.jsonl"
         jsonl.write_bytes(b"\n".join(lines) + b"\n")
         produce_topic = f"bench-produce-{run_id}.events"

@@ -113,6 +113,16 @@ def _spawn(args: list[str], log: Path, pid_file: Path, cwd: Path) -> int:
     return proc.pid
 
 
+def stop_child(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Stop a child this process started: SIGTERM, wait up to `timeout` s, then SIGKILL and reap."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 def _stop(pid: int, timeout: float = 30.0) -> None:
     try:
         os.kill(pid, signal.SIGTERM)

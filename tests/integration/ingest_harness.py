@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.dev.stack import free_port
+from streams.dev.stack import free_port, stop_child
 from streams.ingest.auth import hash_key, new_salt
 
 KEYS = {"web": "wk-web-0123456789", "backend": "wk-backend-9876543210"}
@@ -76,12 +75,7 @@ class IngestProc:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_child(self.proc, 15)
 
     def log_tail(self) -> str:
         p = self.tmp / f"ingest-{self.port}.log"

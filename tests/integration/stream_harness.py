@@ -20,7 +20,7 @@ from scoring.model import Model
 from streams.cli.tail import tail
 from streams.contracts.alert import Alert
 from streams.dev.produce import produce_file
-from streams.dev.stack import free_port
+from streams.dev.stack import free_port, stop_child
 from streams.kafka import wait_caught_up
 from streams.offline.export import export_scores
 from streams.settings import Settings
@@ -69,12 +69,7 @@ class Pipeline:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_child(self.proc, 10)
 
     def produce(self, path: Path) -> int:
         create_topics(self.settings, self.partitions)

@@ -21,7 +21,6 @@ import math
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ import pytest
 import yaml
 
 from scoring.model import load_model
-from streams.dev.stack import free_port
+from streams.dev.stack import free_port, stop_child
 from streams.dev.telemetry import Config, write
 from streams.offline.replay import replay
 from tests.integration.stream_harness import Pipeline
@@ -108,12 +107,7 @@ class Prometheus:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_child(self.proc, 20)
 
     def api(self, path: str, **params: str) -> tuple[int, dict[str, Any]]:
         r = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
@@ -210,12 +204,7 @@ class Notifier:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+            stop_child(self.proc, 15)
 
     def log_tail(self) -> str:
         p = self.tmp / "notifier.log"
