@@ -22,7 +22,7 @@ import os
 import sysconfig
 from pathlib import Path
 
-NATIVE_MODULES = ("account", "bands", "change", "decay", "dedup", "engine", "events", "feed",
+NATIVE_MODULES = ("account", "bands", "calls", "change", "decay", "dedup", "engine", "events", "feed",
                   "timefmt", "window")
 COMPILED_DIR = Path(__file__).resolve().parent / "_compiled"
 _STAMP = COMPILED_DIR / "SOURCES.sha256"

@@ -40,10 +40,10 @@ from typing import Any, Literal
 
 from scoring.account import Account
 from scoring.bands import BAND_NAMES, Edges, next_band
+from scoring.calls import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account, sender_of
 from scoring.change import Cause, Change
 from scoring.decay import DecayRule
 from scoring.dedup import MessageMemory
-from scoring.events import SCORED_TYPES, Event, Rejected, ScoredEvent, resolve_account, sender_of
 from scoring.insight import Insight, Signals
 from scoring.model import Model
 from scoring.timefmt import US_PER_SECOND

@@ -33,11 +33,11 @@ UTF-8 are `not_json`; nesting deeper than `MAX_DEPTH` is `too_deep`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from scoring.calls import EMPTY, SCORED_TYPES, Event, Rejected
 from scoring.timefmt import parse_iso_us
 
 MAX_EVENT_BYTES = 32_768  # 32 KiB: one event, as compact JSON
@@ -47,8 +47,6 @@ MAX_RECORD_BYTES = 500_000  # 500 KB: one Kafka record / one replay line (Segmen
 # re-serializing only grows numbers (`1e15` -> `1000000000000000.0`, at most 4.5x), so shorter
 # texts skip the measurement.
 _SAFE_RAW = MAX_EVENT_BYTES * 2 // 9
-_EMPTY: dict[str, Any] = {}  # shared "absent object"; never mutated
-SCORED_TYPES = frozenset({"track", "page", "screen"})
 EVENT_TYPES = SCORED_TYPES | {"identify", "group", "alias", "delete"}
 _PAGE_NAMES = {"page": "Page Viewed", "screen": "Screen Viewed"}
 
@@ -73,95 +71,6 @@ REASONS: dict[str, str] = {
     "missing_id": "a group call without a sender (`userId` or `anonymousId`)",
     "no_account": "a scored event whose account resolves from none of its sources",
 }
-
-
-class Event:
-    """One valid Segment call (ids normalized to strings, `ts_us` its event time).
-
-    A plain class with `__slots__` and its own `__init__` (Event and ScoredEvent are built once
-    per event: compiled by mypyc, such a class is cheaper to build than a NamedTuple or a
-    dataclass, whose generated methods stay Python). Treat it as immutable.
-    """
-
-    __slots__ = ("anonymous_id", "context", "group_id", "hint", "message_id", "name",
-                 "properties", "traits", "ts_us", "type", "user_id")
-
-    def __init__(self, type: str, ts_us: int, name: str | None = None, user_id: str | None = None,
-                 anonymous_id: str | None = None, message_id: str | None = None,
-                 group_id: str | None = None, context: dict[str, Any] | None = None,
-                 properties: dict[str, Any] | None = None,
-                 traits: dict[str, Any] | None = None, hint: str | None = None) -> None:
-        self.type = type
-        self.ts_us = ts_us
-        self.name = name
-        self.user_id = user_id
-        self.anonymous_id = anonymous_id
-        self.message_id = message_id
-        self.group_id = group_id
-        self.context: dict[str, Any] = _EMPTY if context is None else context
-        self.properties: dict[str, Any] = _EMPTY if properties is None else properties
-        self.traits: dict[str, Any] = _EMPTY if traits is None else traits
-        # the account named by the call itself: context.groupId, else properties.accountId
-        self.hint = hint
-
-    @property
-    def scored(self) -> bool:
-        return self.type in SCORED_TYPES
-
-    def _key(self) -> tuple[object, ...]:
-        return (self.type, self.ts_us, self.name, self.user_id, self.anonymous_id, self.message_id,
-                self.group_id, self.context, self.properties, self.traits, self.hint)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Event) and self._key() == other._key()
-
-    def __repr__(self) -> str:
-        return f"Event{self._key()!r}"
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """One invalid event: a reason code, a human detail, the original message bytes."""
-
-    reason: str
-    detail: str
-    raw: bytes
-
-
-class ScoredEvent:
-    """A scored event with its account resolved: what crosses the account-keyed topic.
-    (A plain class for the reason given on `Event`; treat it as immutable.)"""
-
-    __slots__ = ("account", "message_id", "name", "properties", "ts_us")
-
-    def __init__(self, account: str, name: str, ts_us: int, message_id: str | None = None,
-                 properties: dict[str, Any] | None = None) -> None:
-        self.account = account
-        self.name = name
-        self.ts_us = ts_us
-        self.message_id = message_id
-        self.properties: dict[str, Any] = _EMPTY if properties is None else properties
-
-    def _key(self) -> tuple[object, ...]:
-        return (self.account, self.name, self.ts_us, self.message_id, self.properties)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ScoredEvent) and self._key() == other._key()
-
-    def __repr__(self) -> str:
-        return f"ScoredEvent{self._key()!r}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"a": self.account, "n": self.name, "t": self.ts_us, "m": self.message_id,
-                "p": self.properties or None}
-
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
-
-    @classmethod
-    def from_json(cls, data: bytes) -> ScoredEvent:
-        d = orjson.loads(data)
-        return cls(d["a"], d["n"], d["t"], d["m"], d["p"] or {})
 
 
 class _Invalid(Exception):
@@ -256,7 +165,7 @@ def _obj(d: dict[str, Any], key: str) -> dict[str, Any]:
     if type(v) is dict:
         return v
     if v is None or v == "" or v == []:
-        return _EMPTY
+        return EMPTY
     raise _Invalid("bad_type", f"{key} must be an object, got {type(v).__name__}")
 
 
@@ -450,24 +359,3 @@ def _parse_doc(doc: Any, raw: bytes, now_us: int | None, skew_us: int, exact: bo
     if len(raw) > _SAFE_RAW and compact_size(doc) > MAX_EVENT_BYTES:
         return [Rejected("oversize", f"event is over {MAX_EVENT_BYTES} bytes", raw)]
     return [_one(doc, raw, now_us, skew_us, None, None, None, exact)]
-
-
-def resolve_account(ev: Event, user_accounts: Any) -> str | None:
-    """The account of a scored event, in the spec's order, or None.
-
-    `context.groupId`, else `properties.accountId` (both in `ev.hint`), else the latest `group`
-    call's `groupId` from the event's sender (`user_accounts.get(sender)`; the sender is the
-    `userId`, else the `anonymousId`), else the sender itself.
-    """
-    if ev.hint is not None:
-        return ev.hint
-    sender = ev.user_id if ev.user_id is not None else ev.anonymous_id
-    if sender is None:
-        return None
-    mapped = user_accounts.get(sender)
-    return str(mapped) if mapped else sender
-
-
-def sender_of(ev: Event) -> str | None:
-    """The id a call speaks for (and the `events` topic is keyed by): `userId`, else `anonymousId`."""
-    return ev.user_id if ev.user_id is not None else ev.anonymous_id

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from scoring.calls import Event, Rejected, ScoredEvent
 from scoring.change import Change
 from scoring.engine import Resolver, Scorer
-from scoring.events import Event, Rejected, ScoredEvent, parse_message
+from scoring.events import parse_message
 from scoring.model import Model
 
 # Sees every valid event after it is handled: (scored event, its status) or (other call, None).

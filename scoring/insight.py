@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scoring.bands import BAND_NAMES, Edges, next_band
+from scoring.calls import ScoredEvent
 from scoring.change import Cause, Change
-from scoring.events import ScoredEvent
 from scoring.explain import NameCounts, top_events
 from scoring.health import (
     TICKET_EVENT,

@@ -13,8 +13,9 @@ import orjson
 from hypothesis import strategies as st
 
 from scoring import events as ev_mod
+from scoring.calls import Event, Rejected, ScoredEvent
 from scoring.engine import Resolver
-from scoring.events import Event, Rejected, ScoredEvent, parse_message
+from scoring.events import parse_message
 
 NOW_US = 1_798_761_600_000_000  # 2027-01-01T00:00:00Z
 SKEW_US = 300_000_000

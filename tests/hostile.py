@@ -10,8 +10,9 @@ from pathlib import Path
 
 import orjson
 
+from scoring.calls import Rejected
 from scoring.engine import Resolver
-from scoring.events import Rejected, parse_message
+from scoring.events import parse_message
 
 CORPUS = Path(__file__).resolve().parent / "data" / "hostile" / "cases.jsonl"
 # The wall clock the unit test parses at (replay and the worker use the real one): every case's

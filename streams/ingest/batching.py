@@ -26,7 +26,8 @@ from typing import Any
 import orjson
 from aiokafka.partitioner import DefaultPartitioner
 
-from scoring.events import Rejected, parse_message
+from scoring.calls import Rejected
+from scoring.events import parse_message
 from streams.ingest.body import MAX_BODY_BYTES, HttpError
 
 SINGLE_CALLS = ("track", "identify", "group", "page", "screen", "alias")

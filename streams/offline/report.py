@@ -42,9 +42,9 @@ from typing import Any
 import orjson
 
 from scoring.bands import BAND_NAMES
+from scoring.calls import Event, ScoredEvent
 from scoring.engine import Scorer
 from scoring.errors import ConfigError
-from scoring.events import Event, ScoredEvent
 from scoring.model import Model
 from scoring.revenue import BILLING_EVENTS, RevenueLedger, is_pql
 from scoring.timefmt import format_us, parse_iso_us

@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
+from scoring.calls import ScoredEvent
 from scoring.engine import Change, Scorer
-from scoring.events import ScoredEvent
 from scoring.model import Model, model_fingerprint, model_from_json, model_json
 
 META_PREFIX = b"\x00meta:"

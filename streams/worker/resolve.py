@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 from aiokafka.partitioner import murmur2
 
+from scoring.calls import Event, Rejected
 from scoring.engine import Resolver
-from scoring.events import Event, Rejected, parse_message
+from scoring.events import parse_message
 from streams.worker.partition_state import traits_item
 from streams.worker.records import dead_letter
 

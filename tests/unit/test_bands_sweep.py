@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from scoring.bands import AT_RISK, GREEN, RED, THRIVING, YELLOW, Edges, base_band, next_band
+from scoring.calls import ScoredEvent
 from scoring.engine import Scorer
 from scoring.errors import ModelError
-from scoring.events import ScoredEvent
 from scoring.model import BandsConfig, load_model, parse_model
 
 B = Edges.of(BandsConfig())

@@ -9,16 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scoring.calls import Event, Rejected, ScoredEvent
 from scoring.engine import Resolver
-from scoring.events import (
-    MAX_EVENT_BYTES,
-    MAX_RECORD_BYTES,
-    REASONS,
-    Event,
-    Rejected,
-    ScoredEvent,
-    parse_message,
-)
+from scoring.events import MAX_EVENT_BYTES, MAX_RECORD_BYTES, REASONS, parse_message
 
 TS = "2026-11-02T10:15:00Z"
 

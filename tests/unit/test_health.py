@@ -17,9 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.account import Account
+from scoring.calls import Rejected, ScoredEvent
 from scoring.engine import Change, Resolver, Scorer
 from scoring.errors import ModelError
-from scoring.events import Rejected, ScoredEvent, parse_message
+from scoring.events import parse_message
 from scoring.feed import Feed
 from scoring.health import HealthState, combine, components, effective_weights, observe, weakest
 from scoring.insight import Extra

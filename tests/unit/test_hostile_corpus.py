@@ -7,8 +7,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from scoring.calls import Rejected, ScoredEvent
 from scoring.engine import Resolver
-from scoring.events import Rejected, ScoredEvent, parse_message
+from scoring.events import parse_message
 from streams.worker.records import dead_letter
 from tests.hostile import CORPUS, NOW_US, SKEW_US, load, matches, outcomes
 

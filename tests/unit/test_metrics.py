@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from prometheus_client import generate_latest
 
-from scoring.events import ScoredEvent
+from scoring.calls import ScoredEvent
 from scoring.model import load_model
 from streams.worker import metrics
 from streams.worker.partition_state import PartitionState

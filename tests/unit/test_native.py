@@ -122,7 +122,8 @@ def test_compiled_and_pure_replays_are_byte_identical(model: str, tmp_path: Path
 
 _PARSE_ALL = """
 import sys
-from scoring.events import Rejected, parse_message
+from scoring.calls import Rejected
+from scoring.events import parse_message
 for line in open(sys.argv[1], "rb"):
     line = line.rstrip(b"\\n")
     if line.strip():

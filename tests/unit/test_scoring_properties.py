@@ -7,8 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scoring.calls import ScoredEvent
 from scoring.engine import Scorer
-from scoring.events import ScoredEvent
 from scoring.model import parse_model
 
 DAY = 86_400_000_000

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from scoring.calls import ScoredEvent
 from scoring.engine import Change, Scorer
-from scoring.events import ScoredEvent
 from scoring.model import parse_model
 from streams.contracts.alert import Alert
 from streams.worker.records import alert_from_change, alert_id

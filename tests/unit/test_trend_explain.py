@@ -8,8 +8,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scoring.calls import ScoredEvent
 from scoring.engine import Change, Scorer
-from scoring.events import ScoredEvent
 from scoring.explain import NameCounts, top_events
 from scoring.model import parse_model
 from scoring.trend import Trend
