@@ -48,6 +48,25 @@ def assert_same(stream_scores, stream_alerts, core_scores, core_alerts, *, check
     assert per_account(have, KEYS) == per_account(want, KEYS)
     assert {a["alert_id"] for a in have} == {a["alert_id"] for a in want}
 
+def assert_recovered(p, events: Path, model) -> None:
+    """After kills and restarts: the core's final scores, every alert of the core (none lost, none
+    invented; redelivery may repeat ids) in order per account once the repeats are dropped."""
+    scores, changes, _ = core_run(events, model)
+    alerts = p.alerts()
+    want = expected_alerts(changes)
+    have_ids = {a["alert_id"] for a in alerts}
+    missing = [a for a in want if a["alert_id"] not in have_ids]
+    assert not missing, f"{len(missing)} alerts lost, e.g. {missing[:3]}"
+    assert have_ids == {a["alert_id"] for a in want}  # redelivery repeats ids, never invents alerts
+    seen: set[str] = set()
+    unique = [a for a in alerts if not (a["alert_id"] in seen or seen.add(a["alert_id"]))]
+    assert per_account(unique, KEYS) == per_account(want, KEYS)
+    mine = {r["account"]: r for r in p.export(model)}
+    for r in scores:
+        assert mine[r["account"]]["band"] == r["band"]
+        assert abs(mine[r["account"]]["score"] - r["score"]) <= 1e-6
+
+
 
 def test_one_partition_equals_replay_on_faulty_telemetry(pipeline, tmp_path: Path) -> None:
     """Multi-user accounts, group calls, retries, out-of-order, late, batches, malformed lines."""
@@ -161,21 +180,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
     assert left[p.names.events] > 0 or left[p.names.scored] > 0, f"killed after the end: {lags}"
     p.start()
     p.wait_caught_up()
-    scores, changes, _ = core_run(events, model)
-    alerts = p.alerts()
-    want = expected_alerts(changes)
-    have_ids = {a["alert_id"] for a in alerts}
-    missing = [a for a in want if a["alert_id"] not in have_ids]
-    assert not missing, f"{len(missing)} alerts lost, e.g. {missing[:3]}"
-    assert have_ids == {a["alert_id"] for a in want}  # redelivery repeats ids, never invents alerts
-    # every distinct alert, in order per account, once the repeats are dropped
-    seen: set[str] = set()
-    unique = [a for a in alerts if not (a["alert_id"] in seen or seen.add(a["alert_id"]))]
-    assert per_account(unique, KEYS) == per_account(want, KEYS)
-    mine = {r["account"]: r for r in p.export(model)}
-    for r in scores:
-        assert mine[r["account"]]["band"] == r["band"]
-        assert abs(mine[r["account"]]["score"] - r["score"]) <= 1e-6
+    assert_recovered(p, events, model)
 
 
 def test_malformed_records_go_to_the_dlq_while_good_ones_flow(pipeline, tmp_path: Path) -> None:
