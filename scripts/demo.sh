@@ -25,19 +25,7 @@ INGEST_PORT="${PULSE_INGEST_PORT:-$(.venv/bin/python -c 'from streams.dev.stack 
 $P ingest --config examples/ingest.demo.toml --port "$INGEST_PORT" --loglevel warning > .pulse/demo/ingest.log 2>&1 &
 ingest=$!
 trap 'kill $worker $ingest 2>/dev/null || true; wait $worker $ingest 2>/dev/null || true' EXIT
-.venv/bin/python - "$INGEST_PORT" "$ingest" <<'PY'
-import os, sys, time, httpx
-url, pid = f"http://127.0.0.1:{sys.argv[1]}/ready", int(sys.argv[2])
-for _ in range(600):
-    os.kill(pid, 0)  # raises if pulse ingest exited (see .pulse/demo/ingest.log)
-    try:
-        if httpx.get(url, timeout=1).status_code == 200:
-            sys.exit(0)
-    except httpx.TransportError:
-        pass
-    time.sleep(0.1)
-sys.exit(f"pulse ingest did not become ready on {url}: see .pulse/demo/ingest.log")
-PY
+.venv/bin/python scripts/wait_ready.py "http://127.0.0.1:$INGEST_PORT/ready" .pulse/demo/ingest.log "$ingest"
 echo "pulse ingest: http://127.0.0.1:$INGEST_PORT (write keys: examples/ingest.demo.toml)"
 # the official Python client (segment-analytics-python), pointed at the ingest through its host option
 .venv/bin/python -m streams.dev.segment_send examples/demo.jsonl \
@@ -59,17 +47,6 @@ DASH_PORT="${PULSE_DASHBOARD_PORT:-6070}"
 if [ -f .pulse/demo/dashboard.pid ]; then kill "$(cat .pulse/demo/dashboard.pid)" 2>/dev/null || true; sleep 1; fi
 PULSE_DASHBOARD_REDIS_PREFIX="$PULSE_DEMO_REDIS_PREFIX" nohup $P dashboard --port "$DASH_PORT" --loglevel warning > .pulse/demo/dashboard.log 2>&1 &
 echo $! > .pulse/demo/dashboard.pid
-.venv/bin/python - "$DASH_PORT" <<'PY'
-import sys, time, httpx
-url = f"http://127.0.0.1:{sys.argv[1]}/healthz"
-for _ in range(600):
-    try:
-        if httpx.get(url, timeout=1).status_code == 200:
-            sys.exit(0)
-    except httpx.TransportError:
-        pass
-    time.sleep(0.1)
-sys.exit(f"pulse dashboard did not become ready on {url}: see .pulse/demo/dashboard.log")
-PY
+.venv/bin/python scripts/wait_ready.py "http://127.0.0.1:$DASH_PORT/healthz" .pulse/demo/dashboard.log
 echo "the dashboard keeps running after the demo (pid $(cat .pulse/demo/dashboard.pid); stop it with: kill $(cat .pulse/demo/dashboard.pid))"
 printf '\n\033[1mdashboard: http://127.0.0.1:%s/\033[0m\n' "$DASH_PORT"
