@@ -9,6 +9,9 @@ several pipelines (and the tests) share one Redis without seeing each other's st
     <p>notify:handoff:<channel>:<alert_id>    String  the router put this alert on this channel's stream
     <p>notify:delivered:<channel>:<alert_id>  String  the channel accepted this alert (dedup stage)
     <p>notify:cooldown:<route>:<account>      String  JSON cooldown record of (account, route)
+    <p>notify:channels                        Set     every channel the router has handed an alert to
+                                                      (so a reader such as the dashboard can look
+                                                      up the two marks above directly, no SCAN)
 """
 
 from __future__ import annotations
@@ -40,3 +43,6 @@ class Keys:
 
     def cooldown(self, route: str, account: str) -> str:
         return f"{self.prefix}notify:cooldown:{route}:{account}"
+
+    def channels(self) -> str:
+        return f"{self.prefix}notify:channels"

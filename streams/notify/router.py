@@ -57,10 +57,12 @@ class Router:
         self.redis, self.keys, self.cfg, self.routes = redis, keys, cfg, tuple(routes)
         self._handoff = redis.register_script(_HANDOFF)
         self.stats = RouterStats()
+        self._registered: set[str] = set()  # channels this router has added to `keys.channels()`
 
     async def handle(self, values: Sequence[tuple[bytes | None, str]]) -> RouterStats:
         """Route and hand off one batch of (record value, source) pairs; returns the running stats."""
         now = time.time()
+        new: set[str] = set()
         async with self.redis.pipeline(transaction=False) as pipe:
             calls: list[str] = []
             for raw, source in values:
@@ -87,7 +89,12 @@ class Router:
                     await self._handoff(keys=[self.keys.handoff(t.channel, e.alert_id),
                                               self.keys.stream(t.channel)], args=args, client=pipe)
                     calls.append(t.channel)
+                    if t.channel not in self._registered and t.channel not in new:
+                        new.add(t.channel)  # once per channel and router process
+                        pipe.sadd(self.keys.channels(), t.channel)
+                        calls.append("")
             results = await pipe.execute()
+        self._registered |= new
         for channel, res in zip(calls, results, strict=True):
             if not channel:
                 continue
