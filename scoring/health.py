@@ -10,6 +10,10 @@ Components (the model's `[health]` table chooses which, with weights that sum to
 | billing    | the value of the latest billing event (`Invoice Paid` 100, ...)        | none yet    |
 | onboarding | 100 x milestones reached / milestones in the checklist                 | never       |
 
+Besides the components, the state keeps the account's MRR from subscription events
+(`observe_mrr`, with the revenue ledger's rules) for readers such as the dashboard; it does not
+enter the score.
+
 The rules (re-distribution of a component with no data yet, "latest" by event time, tickets in
 the window, onboarding, when health is evaluated, rounding) are in docs/semantics.md#health.
 """
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scoring.model import HEALTH_COMPONENTS, HealthConfig
+from scoring.revenue import SUBSCRIPTION_EVENTS, mrr_after, mrr_move
 
 NPS_EVENT = "NPS Submitted"
 TICKET_EVENT = "Support Ticket Opened"
@@ -38,14 +43,36 @@ class HealthState:
     billing: list[Any] | None = None  # [ts, event name]
     reached: dict[str, int] = field(default_factory=dict)  # milestone -> first time reached
     tickets: list[list[Any]] = field(default_factory=list)  # [[ts, subject], ...] by ts
+    mrr: list[Any] | None = None  # [value, anchored 0/1] from subscription events (observe_mrr)
 
     def dump(self) -> list[Any]:
-        return [self.band, self.first_ts, self.nps, self.billing, self.reached, self.tickets]
+        out = [self.band, self.first_ts, self.nps, self.billing, self.reached, self.tickets]
+        if self.mrr is not None:  # (absent in a dump made before any subscription event)
+            out.append(self.mrr)
+        return out
 
     @classmethod
     def load(cls, data: list[Any]) -> HealthState:
-        band, first, nps, billing, reached, tickets = data
-        return cls(band, first, nps, billing, dict(reached), [list(t) for t in tickets])
+        band, first, nps, billing, reached, tickets = data[:6]
+        return cls(band, first, nps, billing, dict(reached), [list(t) for t in tickets],
+                   list(data[6]) if len(data) > 6 else None)
+
+
+def observe_mrr(st: HealthState, name: str, props: dict[str, Any]) -> None:
+    """Fold one subscription event into the account's MRR (`scoring.revenue.mrr_move` /
+    `mrr_after`, the revenue ledger's rules, applied in the order events are accepted). Until an
+    event gives the MRR itself (`Subscription Started`, `Subscription Canceled`, or `mrr` after
+    a change), `st.mrr` is [net sum of the `mrr_delta` movements, 0]: the MRR they apply to is
+    not known here (it may be the account's `mrr` trait; `scoring.revenue.account_mrr`)."""
+    move = mrr_move(name, props)
+    if isinstance(move, str):
+        return  # no usable amount: moves nothing (the ledger counts it as skipped)
+    kind, amount = move
+    value, anchored = (0.0, 0) if st.mrr is None else (float(st.mrr[0]), int(st.mrr[1]))
+    if anchored or kind in ("set", "cancel"):
+        st.mrr = [mrr_after(value, kind, amount), 1]
+    else:
+        st.mrr = [value + amount if kind == "up" else value - amount, 0]
 
 
 def nps_value(props: dict[str, Any]) -> float | None:
@@ -74,6 +101,8 @@ def observe(st: HealthState, cfg: HealthConfig, name: str, ts: int,
                key=lambda t: t[0])
         if len(st.tickets) > MAX_TICKET_SUBJECTS:
             del st.tickets[0]
+    if name in SUBSCRIPTION_EVENTS:
+        observe_mrr(st, name, props)
     if name in cfg.milestones:
         seen = st.reached.get(name)
         if seen is None or ts < seen:

@@ -75,7 +75,8 @@ from scoring.timefmt import US_PER_SECOND
 
 STARTED, UPGRADED, DOWNGRADED = "Subscription Started", "Subscription Upgraded", "Subscription Downgraded"
 ADDON_CANCELED, CANCELED, TRIAL_STARTED = "Add-on Canceled", "Subscription Canceled", "Trial Started"
-BILLING_EVENTS = frozenset({STARTED, UPGRADED, DOWNGRADED, ADDON_CANCELED, CANCELED, TRIAL_STARTED})
+SUBSCRIPTION_EVENTS = frozenset({STARTED, UPGRADED, DOWNGRADED, ADDON_CANCELED, CANCELED})  # move MRR
+BILLING_EVENTS = SUBSCRIPTION_EVENTS | {TRIAL_STARTED}
 TRIAL_PLANS = frozenset({"trial", "free"})
 PQL_BANDS = ("green", "thriving")
 _DAY_US = 86400 * US_PER_SECOND
@@ -91,6 +92,56 @@ def _number(v: Any) -> float | None:
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     return float(v)
+
+
+def mrr_move(name: str, properties: Mapping[str, Any]) -> tuple[str, float] | str:
+    """The MRR movement of one subscription event (`SUBSCRIPTION_EVENTS`): (kind, amount) with
+    kind "set" (the new MRR), "up" / "down" (amounts) or "cancel"; or, for an event whose amount
+    is absent or unusable, the reason it is skipped ("missing_mrr", "bad_mrr")."""
+    if name == CANCELED:
+        return ("cancel", 0.0)
+    mrr = _number(properties.get("mrr"))
+    delta = None if name == STARTED else _number(properties.get("mrr_delta"))
+    if delta is not None:
+        return ("up" if name == UPGRADED else "down", abs(delta))
+    if mrr is None or mrr < 0:
+        given = any(properties.get(k) is not None for k in ("mrr", "mrr_delta"))
+        return "bad_mrr" if given else "missing_mrr"
+    return ("set", mrr)
+
+
+def mrr_after(prev: float, kind: str, amount: float) -> float:
+    """The account's MRR after a movement (`mrr_move`) from `prev`; never below 0."""
+    if kind == "set":
+        return amount
+    if kind == "up":
+        return prev + amount
+    if kind == "down":
+        return prev - min(amount, prev)
+    return 0.0  # cancel
+
+
+def account_mrr(billing: list[Any] | None, trait: Any) -> tuple[float | None, str | None]:
+    """(MRR, source) of one account from the MRR its scoring state kept from subscription events
+    (`HealthState.mrr`: [value, anchored], scoring/health.py) and its `mrr` trait.
+
+    - anchored (a `Subscription Started`, a `Subscription Canceled` or an event giving the MRR
+      after the change was seen): the state's value, source "billing";
+    - only relative movements seen (`mrr_delta`): the trait (0 without one) plus their net sum,
+      floored at 0, source "billing+trait" (or "billing" without a trait);
+    - no subscription event: the trait, source "trait"; (None, None) without one either.
+    """
+    t = _number(trait)
+    if t is not None and t < 0:
+        t = None
+    if billing is None:
+        return (None, None) if t is None else (t, "trait")
+    value, anchored = float(billing[0]), bool(billing[1])
+    if anchored:
+        return value, "billing"
+    if t is None:
+        return max(0.0, value), "billing"
+    return max(0.0, t + value), "billing+trait"
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,20 +231,11 @@ class RevenueLedger:
         if name == TRIAL_STARTED:
             self._mark_trial(account, ts_us)
             return True
-        if name == CANCELED:
-            self._moves.append(_Move(ts_us, self._seq, account, "cancel", 0.0))
-            return True
-        mrr = _number(properties.get("mrr"))
-        delta = None if name == STARTED else _number(properties.get("mrr_delta"))
-        if delta is not None:
-            kind = "up" if name == UPGRADED else "down"
-            self._moves.append(_Move(ts_us, self._seq, account, kind, abs(delta)))
-            return True
-        if mrr is None or mrr < 0:
-            given = any(properties.get(k) is not None for k in ("mrr", "mrr_delta"))
-            self._skip("bad_mrr" if given else "missing_mrr")
+        move = mrr_move(name, properties)
+        if isinstance(move, str):
+            self._skip(move)
             return False
-        self._moves.append(_Move(ts_us, self._seq, account, "set", mrr))
+        self._moves.append(_Move(ts_us, self._seq, account, move[0], move[1]))
         return True
 
     def add_traits(self, account: str, traits: Mapping[str, Any], ts_us: int) -> None:
@@ -269,16 +311,9 @@ class RevenueLedger:
 def _apply(m: _Move, mrr: dict[str, float], p: _Period, cohort: dict[str, float] | None) -> None:
     """Apply one movement to `mrr`; inside the period (`cohort` known) also count it in `p`."""
     prev = mrr.get(m.account, 0.0)
-    if m.kind == "set":
-        new_value = m.amount
-        change = new_value - prev
-    elif m.kind == "up":
-        change = m.amount
-    elif m.kind == "down":
-        change = -min(m.amount, prev)
-    else:  # cancel
-        change = -prev
-    mrr[m.account] = prev + change if m.kind != "set" else m.amount
+    new_value = mrr[m.account] = mrr_after(prev, m.kind, m.amount)
+    change = (m.amount if m.kind == "up" else -min(m.amount, prev) if m.kind == "down"
+              else new_value - prev)
     if cohort is None or change == 0:
         return
     in_cohort = m.account in cohort

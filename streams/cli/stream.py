@@ -177,6 +177,10 @@ def bench_stream(
     latency_rate: float = typer.Option(5000, help="Events/s during the latency phase."),
     latency_seconds: float = typer.Option(20, help="Length of the latency phase (0: skip)."),
     quix: bool = typer.Option(True, help="Also run the Quix Streams baselines (floor and the same job)."),
+    floors: bool = typer.Option(True, help="Run the aiokafka, Faust (and Quix) floors; --no-floors: "
+                                "only the pipeline (for before/after runs)."),
+    dashboard: bool = typer.Option(False, help="Have a `pulse dashboard` follow the pipeline (same prefix) "
+                                   "while it runs, to measure what it costs the worker."),
 ) -> None:
     """Time the Pulse pipeline against a plain aiokafka loop, the Faust floor and Quix Streams (its
     floor and the same job like for like) on the same broker and data; print JSON with every ratio."""
@@ -185,4 +189,5 @@ def bench_stream(
     from streams.dev.bench import run
 
     typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
-                              latency_seconds, envelopes=envelopes, quix=quix), indent=2))
+                              latency_seconds, envelopes=envelopes, quix=quix, dashboard=dashboard,
+                              floors=floors), indent=2))

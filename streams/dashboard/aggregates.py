@@ -20,7 +20,8 @@ NO_HEALTH = N_BANDS  # the health totals' last slot: accounts without a health b
 class Row:
     band: int
     hband: int  # -1: none yet
-    mrr: float  # NaN: no mrr trait
+    mrr: float  # NaN: no MRR (no subscription event, no mrr trait)
+    mrr_src: int  # streams.dashboard.model.MRR_SOURCES index
     bin: int
     traits: tuple[tuple[str, int], ...]  # (indexed key, value id) for the keys the account has
 
@@ -32,6 +33,7 @@ class Aggregates:
     health: list[int] = field(default_factory=lambda: [0] * (N_BANDS + 1))
     mrr: list[float] = field(default_factory=lambda: [0.0] * N_BANDS)
     with_mrr: int = 0
+    mrr_src: list[int] = field(default_factory=lambda: [0] * 4)  # accounts per MRR source
     hist: list[int] = field(default_factory=list)
     by_trait: dict[str, dict[int, list[int]]] = field(default_factory=dict)  # key -> value id -> bands
 
@@ -47,6 +49,7 @@ class Aggregates:
         if r.mrr == r.mrr:
             self.mrr[r.band] += sign * r.mrr
             self.with_mrr += sign
+            self.mrr_src[r.mrr_src] += sign
         self.hist[r.bin] += sign
         for key, vid in r.traits:
             per = self.by_trait.setdefault(key, {})

@@ -21,6 +21,7 @@ from scoring.change import Change
 from scoring.engine import Scorer
 from scoring.health import weakest
 from scoring.model import Model
+from scoring.revenue import account_mrr
 from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
@@ -36,6 +37,8 @@ class Derived:
     last_event_us: int
     trend: list[tuple[int, float]]  # (day, engagement) older points from the trend ring
     health_trend: list[tuple[int, float]]
+    mrr: float | None = None  # from subscription events in the state, else the `mrr` trait
+    mrr_source: str | None = None  # "billing", "billing+trait", "trait" (scoring.revenue.account_mrr)
 
 
 def is_meta(key: bytes) -> bool:
@@ -90,6 +93,9 @@ class Deriver:
         trend: list[tuple[int, float]] = []
         htrend: list[tuple[int, float]] = []
         x = acct.extra
+        traits = traits if isinstance(traits, dict) else {}
+        mrr, mrr_source = account_mrr(None if x is None or x.health is None else x.health.mrr,
+                                      traits.get("mrr"))
         if insight is not None and x is not None:
             ex = insight.explain(x, clock, score)
             ago, delta, top = ex["score_7d_ago"], ex["delta_7d"], ex["top_events"]
@@ -105,5 +111,5 @@ class Deriver:
                 htrend = list(zip(x.health_trend.days, x.health_trend.values, strict=True))
         snap = AccountSnapshot(account, format_us(clock), format_us(last_event),
                                Engagement(score + 0.0, BAND_NAMES[acct.band], ago, delta),
-                               health, tuple(top), traits if isinstance(traits, dict) else {})
-        return Derived(snap, clock, last_event, trend, htrend)
+                               health, tuple(top), traits)
+        return Derived(snap, clock, last_event, trend, htrend, mrr, mrr_source)

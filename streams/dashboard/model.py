@@ -30,6 +30,7 @@ NAN = math.nan
 NONE_VALUE = "(none)"
 MAX_VALUE_CHARS = 200
 BAND_INDEX = {b: i for i, b in enumerate(BAND_NAMES)}
+MRR_SOURCES = (None, "trait", "billing", "billing+trait")  # the `mrr_src` column's codes
 
 
 def trait_text(v: Any) -> str:
@@ -63,6 +64,7 @@ class ReadModel:
         self.clock = array("q")
         self.last_event = array("q")
         self.mrr = array("d")
+        self.mrr_src = array("b")  # index into MRR_SOURCES
         self.weakest = array("b")
         self.blob: list[bytes] = []
         self.max_trait_keys = max_trait_keys
@@ -89,6 +91,7 @@ class ReadModel:
         self.band.append(-1)  # not scored yet (known from the history topic only)
         self.hband.append(-1)
         self.weakest.append(-1)
+        self.mrr_src.append(0)
         self.clock.append(0)
         self.last_event.append(0)
         self.blob.append(b"")
@@ -110,8 +113,6 @@ class ReadModel:
             if key not in self.trait_cols and len(self.trait_cols) < self.max_trait_keys:
                 col = self.trait_cols[key] = array("i", [-1]) * len(self.ids)
                 col[i] = self._value_id(trait_text(v))
-        m = traits.get("mrr")
-        self.mrr[i] = float(m) if isinstance(m, int | float) and not isinstance(m, bool) else NAN
 
     def row(self, account: str) -> int:
         """The account's index, a new unscored row if it has none."""
@@ -139,6 +140,8 @@ class ReadModel:
             self.weakest[i] = (HEALTH_COMPONENTS.index(h.weakest_component)
                                if h.weakest_component in HEALTH_COMPONENTS else -1)
         self._traits(i, s.traits)
+        self.mrr[i] = _f(d.mrr)
+        self.mrr_src[i] = MRR_SOURCES.index(d.mrr_source) if d.mrr is not None else 0
         self.totals.move(old, self._row(i))
         # a copy: orjson's result keeps its ~4 KiB write buffer (RSS 4.7 KB/account, measured)
         self.blob[i] = memoryview(orjson.dumps([
@@ -160,7 +163,7 @@ class ReadModel:
 
     def _row(self, i: int) -> Row:
         """What account `i` adds to the totals."""
-        return Row(self.band[i], self.hband[i], self.mrr[i], self.totals.bin_of(self.eng[i]),
+        return Row(self.band[i], self.hband[i], self.mrr[i], self.mrr_src[i], self.totals.bin_of(self.eng[i]),
                    tuple((k, col[i]) for k, col in self.trait_cols.items() if col[i] >= 0))
 
     def snapshot(self, i: int) -> AccountSnapshot:
@@ -197,7 +200,7 @@ class ReadModel:
 
         cols: tuple[array[Any], ...] = (
             self.eng, self.band, self.eng_ago, self.health, self.hband, self.h_ago, self.clock,
-            self.last_event, self.mrr, self.weakest, *self.trait_cols.values())
+            self.last_event, self.mrr, self.mrr_src, self.weakest, *self.trait_cols.values())
         n = sum(c.buffer_info()[1] * c.itemsize for c in cols)
         n += sum(sys.getsizeof(b) for b in self.blob) + sys.getsizeof(self.blob)
         n += sum(sys.getsizeof(s) for s in self.ids) + sys.getsizeof(self.ids) + sys.getsizeof(self.index)

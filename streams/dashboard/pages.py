@@ -94,7 +94,10 @@ def portfolio(p: dict[str, Any]) -> str:
         parts.append('<div class="card"><h2>MRR by engagement band</h2>'
                      + svg.bars({b: v for b, v in mrr["mrr"].items()}, "MRR per engagement band")
                      + f'<p>MRR at risk (red + at_risk): <strong id="mrr-at-risk">{num(mrr["at_risk"], 0)}'
-                       f'</strong> across {mrr["accounts_with_mrr"]:,} accounts with an mrr trait</p></div>')
+                       f'</strong> across {mrr["accounts_with_mrr"]:,} accounts with an MRR</p>'
+                     + '<p id="mrr-sources">MRR from: ' + ", ".join(
+                         f"{esc(MRR_SOURCE_LABELS[src])} {n:,}" for src, n in mrr["sources"].items() if n)
+                     + "</p></div>")
     parts.append("</section>")
     bd = p["breakdown"]
     if bd:
@@ -108,6 +111,19 @@ def portfolio(p: dict[str, Any]) -> str:
                      + table(["Value", *BAND_NAMES], rows, f"Engagement bands by {bd['trait']}", "breakdown")
                      + "</section>")
     return "".join(parts)
+
+
+MRR_SOURCE_LABELS = {"billing": "billing events", "billing+trait": "mrr trait + billing changes",
+                     "trait": "mrr trait"}
+
+
+def mrr_cell(mrr: float | None, source: str | None) -> str:
+    """An MRR with where it came from (as the cell's title and a short mark)."""
+    if mrr is None or source is None:
+        return num(mrr, 0)
+    mark = {"billing": "b", "billing+trait": "b+t", "trait": "t"}[source]
+    return (f'<span title="{esc(MRR_SOURCE_LABELS[source])}">{num(mrr, 0)} '
+            f'<small class="src">{mark}</small></span>')
 
 
 def _select(name: str, label: str, values: list[str], current: str | None) -> str:
@@ -144,9 +160,11 @@ def at_risk(r: dict[str, Any], trait_values: list[str]) -> str:
             reason.append("tickets: " + "; ".join(esc(s) for s in why["tickets"][-3:]))
         rows.append([f'<a class="account" href="{esc(account_href(a["account"]))}">{esc(a["account"])}</a>',
                      band(a["band"]) + " " + num(a["score"]), band(a["health_band"]) + " " + num(a["health"]),
-                     trend, num(a["mrr"], 0), esc(a["days_in_band"]), esc(a["owner"]), "<br>".join(reason)])
+                     trend, mrr_cell(a["mrr"], a["mrr_source"]), esc(a["days_in_band"]), esc(a["owner"]),
+                     "<br>".join(reason)])
     return (form + f'<p><strong id="risk-total">{r["total"]}</strong> accounts in red or at_risk</p>'
-            + table(["Account", "Engagement", "Health", "7-day trend", "MRR", "Days in band", "Owner", "Why"],
+            + table(["Account", "Engagement", "Health", "7-day trend", "MRR (b: billing, t: trait)",
+                     "Days in band", "Owner", "Why"],
                     rows, "Accounts in red or at_risk", "at-risk"))
 
 
@@ -156,7 +174,9 @@ def account(a: dict[str, Any], deliveries: dict[str, Any]) -> str:
     parts = [f'<p class="kpi">Engagement {band(e["band"])} <strong>{num(e["score"])}</strong>'
              f' (7 days ago {num(e["score_7d_ago"])})'
              + ("" if h is None else f' · Health {band(h["band"])} <strong>{num(h["score"])}</strong>')
-             + f' · last event {esc(s["last_event_at"])} · {esc(a["days_in_band"])} days in band</p>',
+             + f' · last event {esc(s["last_event_at"])} · {esc(a["days_in_band"])} days in band'
+             + ("" if a["mrr"] is None else f' · MRR <strong id="account-mrr">{num(a["mrr"], 0)}</strong> '
+                f'<span class="src">({esc(MRR_SOURCE_LABELS[a["mrr_source"]])})</span>') + "</p>",
              '<section class="card"><h2>Timeline</h2>'
              + svg.timeline([(p["day"], p["engagement"], p["health"]) for p in a["history"]],
                             "Engagement (solid) and health (dashed) per day")

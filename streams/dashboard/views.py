@@ -20,7 +20,7 @@ from scoring.revenue import is_pql
 from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.dashboard.alerts import RISK_BANDS, AlertBook
-from streams.dashboard.model import NONE_VALUE, ReadModel
+from streams.dashboard.model import MRR_SOURCES, NONE_VALUE, ReadModel
 from streams.offline.report import histogram_rows
 
 NO_HEALTH = "no health yet"
@@ -79,7 +79,9 @@ class Views:
             "trait_keys": keys,
             "breakdown": None if trait is None else {"trait": trait, "rows": self._breakdown(trait)},
             "mrr_by_band": {"accounts_with_mrr": with_mrr, "mrr": mrr,
-                            "at_risk": mrr["red"] + mrr["at_risk"]} if with_mrr else None,
+                            "at_risk": mrr["red"] + mrr["at_risk"],
+                            "sources": {src: n for src, n in zip(MRR_SOURCES, t.mrr_src, strict=True)
+                                        if src is not None}} if with_mrr else None,
         }
         if len(self._cache) > 64:
             self._cache.clear()
@@ -163,6 +165,7 @@ class Views:
             "trend": None if delta is None else ("up" if delta > 0 else "down" if delta < 0 else "flat"),
             "health_band": None if h is None else h.band, "health": None if h is None else h.score,
             "mrr": None if rm.mrr[i] != rm.mrr[i] else rm.mrr[i],
+            "mrr_source": MRR_SOURCES[rm.mrr_src[i]],
             "owner": snap.traits.get(self.owner_trait),
             "days_in_band": self.days_in_band(i),
             "reason": {"weakest_component": None if h is None else h.weakest_component,
@@ -198,6 +201,8 @@ class Views:
                 "history": [{"day": format_us(d * DAY_US)[:10], "engagement": e, "health": h}
                             for d, e, h in rm.history.series(i)],
                 "days_in_band": self.days_in_band(i),
+                "mrr": None if rm.mrr[i] != rm.mrr[i] else rm.mrr[i],
+                "mrr_source": MRR_SOURCES[rm.mrr_src[i]],
                 "components": list(HEALTH_COMPONENTS),
                 "alerts": [{k: v for k, v in a.items() if k != "at_us"} for a in self.alerts.of(account)]}
 

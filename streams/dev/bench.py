@@ -9,6 +9,13 @@ One run, printed as JSON:
    its consumer group caught up on `events` and `scored` (events in -> state committed);
 4. latency: at a steady rate (default 5,000 events/s), the time from producing an event to
    reading the band change it causes on `alerts` (p50, p99).
+
+With `dashboard=True` a `pulse dashboard` follows the same pipeline (same prefix, so the same
+account-state changelog and `alerts`) during 3 and 4: the changelog topic is created first (as
+the worker would: compacted, same partitions), the dashboard is started and waited for until it
+is ready, then the worker starts. Comparing `pipeline_records_per_s` of runs with and without it
+is the dashboard's cost to the worker on this machine (both share its cores). `floors=False`
+skips step 2 (and the Quix baselines), for before/after runs that need only the pipeline figure.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -30,7 +38,7 @@ from scoring.model import load_model
 from streams.dev.produce import produce_file
 from streams.dev.stack import stop_child
 from streams.dev.telemetry import Config, write
-from streams.kafka import OffsetReader, try_group_lag, wait_caught_up
+from streams.kafka import OffsetReader, ensure_topics, try_group_lag, wait_caught_up
 from streams.settings import Settings, child_env
 from streams.topics import TopicNames, create_topics
 
@@ -230,8 +238,45 @@ async def latency(s: Settings, rate: float, seconds: float, accounts: int) -> di
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(got[-1] * 1000, 1) if got else None}
 
 
+def start_dashboard(s: Settings, model_path: Path, partitions: int, log: Path
+                    ) -> tuple[subprocess.Popen[bytes], str]:
+    """A `pulse dashboard` on the bench's prefix, ready (loaded) before the worker starts; its URL."""
+    names = TopicNames.from_settings(s)
+    ensure_topics(s.bootstrap, [names.account_state_changelog], partitions, {"cleanup.policy": "compact"})
+    env = child_env(KAFKA_BOOTSTRAP=s.bootstrap, PULSE_TOPIC_PREFIX=s.topic_prefix)
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli", "dashboard", "--model", str(model_path),
+                             "--port", "0", "--loglevel", "warning"],
+                            env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    url = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        text = log.read_text(errors="replace")
+        if url is None and "dashboard: http://" in text:
+            url = text[text.index("dashboard: http://") + len("dashboard: "):].split()[0]
+        if url is not None:
+            try:
+                if httpx.get(url + "healthz", timeout=2).status_code == 200:
+                    return proc, url
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.3)
+    stop_child(proc, 10)
+    raise RuntimeError(f"the dashboard did not get ready: see {log}")
+
+
+def dashboard_status(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """What the dashboard followed (accounts, alerts) and its RSS, after the pipeline caught up."""
+    st = httpx.get(url + "healthz", timeout=5).json()
+    rss = None
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            rss = round(int(line.split()[1]) / 1024, 1)
+    return {"accounts": st["accounts"], "alerts": st["alerts"], "peak_rss_mb": rss}
+
+
 def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
-        seed: int = 7, envelopes: bool = False, quix: bool = True) -> dict[str, Any]:
+        seed: int = 7, envelopes: bool = False, quix: bool = True, dashboard: bool = False,
+        floors: bool = True) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     model_path = work / "model.toml"
     model_path.write_text(BENCH_MODEL)
@@ -246,27 +291,35 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     t = time.perf_counter()
     asyncio.run(produce_file(data, bootstrap, names.events))
     produce_s = time.perf_counter() - t
-    base_s = asyncio.run(baseline(bootstrap, names.events, n_lines, weights))
-    floor = faust_floor(bootstrap, names, n_lines)
-    pulse_floor = faust_floor(bootstrap, names, n_lines, pulse=True)
+    base_s = asyncio.run(baseline(bootstrap, names.events, n_lines, weights)) if floors else None
+    floor = faust_floor(bootstrap, names, n_lines) if floors else None
+    pulse_floor = faust_floor(bootstrap, names, n_lines, pulse=True) if floors else None
+    quix = quix and floors
     qfloor = quix_floor(bootstrap, names.events, n_lines) if quix else None
     quix_s = quix_job(s, partitions, weights, work) if quix else None
     qsizes = (asyncio.run(topic_sizes(bootstrap, [names.quix_alerts, names.quix_dlq]))
               if quix else {})
-    proc = start_worker(s, model_path, partitions, work / "worker.log")
+    dash = start_dashboard(s, model_path, partitions, work / "dashboard.log") if dashboard else None
+    dash_st = None
     try:
-        startup_s, pipe_s = asyncio.run(pipeline(s))
-        names = TopicNames.from_settings(s)
-        psizes = asyncio.run(topic_sizes(bootstrap, [names.alerts, names.dlq]))
-        lat = asyncio.run(latency(s, lat_rate, lat_seconds, accounts)) if lat_seconds > 0 else None
+        proc = start_worker(s, model_path, partitions, work / "worker.log")
+        try:
+            startup_s, pipe_s = asyncio.run(pipeline(s))
+            names = TopicNames.from_settings(s)
+            psizes = asyncio.run(topic_sizes(bootstrap, [names.alerts, names.dlq]))
+            lat = asyncio.run(latency(s, lat_rate, lat_seconds, accounts)) if lat_seconds > 0 else None
+            dash_st = None if dash is None else dashboard_status(dash[1], dash[0])
+        finally:
+            stop_child(proc, 60)
     finally:
-        stop_child(proc, 60)
+        if dash is not None:
+            stop_child(dash[0], 30)
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "bench": "stream", "records": n_lines, "accounts": accounts, "partitions": partitions,
         "batch_envelopes": envelopes,
         "produce_records_per_s": round(n_lines / produce_s),
-        "baseline_aiokafka_records_per_s": round(n_lines / base_s),
+        "baseline_aiokafka_records_per_s": round(n_lines / base_s) if base_s else None,
         "faust_floor_records_per_s": floor,
         "pulse_transport_floor_records_per_s": pulse_floor,
         "pipeline_records_per_s": round(n_lines / pipe_s),
@@ -276,7 +329,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "quix_job_records_per_s": round(n_lines / quix_s) if quix_s else None,
         "quix_job_events_per_s": round(n_events / quix_s) if quix_s else None,
         "ratio_pipeline_to_faust_floor": round(n_lines / pipe_s / floor, 3) if floor else None,
-        "ratio_pipeline_to_baseline": round(base_s / pipe_s, 3),
+        "ratio_pipeline_to_baseline": round(base_s / pipe_s, 3) if base_s else None,
         "ratio_pipeline_to_quix_job": round(quix_s / pipe_s, 3) if quix_s else None,
         "ratio_pipeline_to_quix_floor": round(n_lines / pipe_s / qfloor, 3) if qfloor else None,
         "ratio_quix_job_to_quix_floor": round(n_lines / quix_s / qfloor, 3) if quix_s and qfloor else None,
@@ -289,5 +342,6 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "worker_startup_s": round(startup_s, 2),
         "worker_peak_rss_mb": round(child_rss, 1),
         "latency": lat,
+        "dashboard": dash_st,  # None: no dashboard followed this run
         "workdir": str(work),
     }

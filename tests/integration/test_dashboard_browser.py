@@ -150,6 +150,16 @@ def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
         # the histogram: <0, ten bins of 10 over [0, 100), >=100 (the model's edges), counted here
         bins = Counter(-1 if r["score"] < 0 else min(int(r["score"] // 10), 10) for r in exported)
         assert [b["count"] for b in api["histogram"]] == [bins.get(k, 0) for k in range(-1, 11)]
+        # MRR from the fixture's billing events, worked out by hand (the repeat acme-6 is dropped):
+        # acme trait 1000 + 200 = 1200, bolt -100 then cancelled = 0, core 200 + 100 = 300,
+        # ivy 500 - 50 = 450 (the three "+trait": deltas on the trait), gale started at 80; hive's
+        # "fifty" moves nothing and it has no trait
+        mrr = {a: dash.get("/api/account", id=a) for a in ("acme", "bolt", "core", "ivy", "gale")}
+        assert {a: (v["mrr"], v["mrr_source"]) for a, v in mrr.items()} == {
+            "acme": (1200.0, "billing+trait"), "bolt": (0.0, "billing"), "core": (300.0, "billing+trait"),
+            "ivy": (450.0, "billing+trait"), "gale": (80.0, "billing")}
+        assert api["mrr_by_band"]["sources"]["billing"] == 2
+        assert "billing events 2" in page.locator("#mrr-sources").inner_text()
         page.wait_for_function("document.getElementById('last-updated').textContent.includes('UTC')",
                                timeout=10000)
         problems += [f"portfolio: {v}" for v in _axe(page)]
@@ -189,6 +199,7 @@ def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
         assert line.count() == 1
         assert len(line.get_attribute("points").split()) >= 2
         assert page.locator("section[data-account] tbody tr").count() >= 1  # its earlier alerts
+        assert page.locator("#account-mrr").inner_text() == "0"  # cancelled (billing events)
         problems += [f"account: {v}" for v in _axe(page)]
         _shoot(page, "account")
 

@@ -84,7 +84,7 @@ def test_pages_escape_ids_traits_and_subjects() -> None:
     risk = {"total": 1, "sort": "mrr", "owner_trait": "csm", "owners": [HOSTILE], "trait_keys": [HOSTILE],
             "filters": {"band": None, "trait": HOSTILE, "value": HOSTILE, "owner": None},
             "accounts": [{"account": HOSTILE, "band": "red", "score": 1.0, "delta_7d": -3.0, "trend": "down",
-                          "health_band": None, "health": None, "mrr": None, "owner": HOSTILE,
+                          "health_band": None, "health": None, "mrr": 5.0, "mrr_source": "trait", "owner": HOSTILE,
                           "days_in_band": 2, "reason": {"weakest_component": HOSTILE,
                                                         "events_pulling_down": [
                                                             {"event": HOSTILE, "count": 1, "points": -2.0}],

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scoring.model import load_model
+from scoring.revenue import account_mrr
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
 from streams.dashboard.alerts import AlertBook, check_alert
@@ -23,7 +24,8 @@ def _snap(account: str, score: float, band: str, traits: dict[str, Any], ago: fl
           top: tuple[dict[str, Any], ...] = (), health: Health | None = None) -> Derived:
     snap = AccountSnapshot(account, "", "", Engagement(score, band, ago, None if ago is None else score - ago),
                            health, top, traits)
-    return Derived(snap, DAY * DAY_US + 3600_000_000, DAY * DAY_US, [(DAY - 3, 50.0)], [])
+    mrr, src = account_mrr(None, traits.get("mrr"))  # (the trait: no subscription events here)
+    return Derived(snap, DAY * DAY_US + 3600_000_000, DAY * DAY_US, [(DAY - 3, 50.0)], [], mrr, src)
 
 
 def _alert(account: str, frm: str | None, to: str, day: int, top: list[dict[str, Any]] | None = None,
