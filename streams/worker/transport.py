@@ -34,6 +34,12 @@ Faust's: the drain loop sees the batch's earlier offsets as a gap before the las
 them with `_add_gap`, exactly as it does for a compacted topic; Faust folds a gap into the
 committed offset only once a later offset is acked, so nothing of a batch is committed before
 the agent has acked the whole batch (its one message). The agent must read `message.records`.
+
+Two fixes to that gap path, which coalescing makes the common one (docs/faust.md, section 2):
+`_add_gap` leaves the delivered message's own offset out of its gap (stock puts it in, its ack
+then duplicates it in `_acked`, and `_new_offset` stops at a duplicate: one batch per commit),
+and the drain loop registers the gap after a message at offset 0 too (stock tests `r_offset`
+for truth).
 """
 
 from __future__ import annotations
@@ -150,8 +156,16 @@ class FastConsumer(stock.Consumer):
             message.records = record.records  # type: ignore[attr-defined]
         return message
 
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        # Stock registers [offset_from, offset_to] inclusive, i.e. also the delivered message's own
+        # offset, which its ack then adds to `_acked` a second time. `_new_offset` commits only the
+        # first run of consecutive offsets, and a duplicate ends a run: one gap per commit (see
+        # docs/faust.md, section 2, "Commits"). The gap is the offsets *before* the message.
+        await super()._add_gap(tp, offset_from, offset_to - 1)
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - exercised end to end
-        # Stock faust-streaming 0.15.3 Consumer._drain_messages, but for the delivery (marked).
+        # Stock faust-streaming 0.15.3 Consumer._drain_messages, but for the delivery and the gap
+        # test (marked).
         callback = self.callback
         getmany = self.getmany
         consumer_should_stop = cast(Service, self)._stopped.is_set
@@ -189,7 +203,10 @@ class FastConsumer(stock.Consumer):
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
                             # We have a gap in income messages
-                            if gap > 1 and r_offset:
+                            # -- Pulse: the gap test (stock: `if gap > 1 and r_offset:`, which
+                            #    skips the gap after a message at offset 0) --
+                            if gap > 1 and r_offset is not None:
+                            # -- end Pulse --
                                 acks_enabled = acks_enabled_for(message.topic)
                                 if acks_enabled:
                                     await self._add_gap(tp, r_offset + 1, offset)
