@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     dashboard_flush_seconds: float = 10.0  # how often changed history is published
     dashboard_owner_trait: str = "csm"  # the trait naming an account's CSM (at-risk filter)
     dashboard_redis_prefix: str = "pulse:"  # the notifier's Redis key prefix (delivery status)
+    dashboard_derive_seconds: float = Field(default=2.0, ge=0)  # changelog records coalesced this long
+    dashboard_nice: int = Field(default=10, ge=0, le=19)  # niceness added to `pulse dashboard` (yields
+    # CPU to a worker on the same host; 0: none)
 
     # the notifier (`pulse notifier`, `pulse alerts dlq ...`)
     notifier_config: Path | None = None  # its TOML file

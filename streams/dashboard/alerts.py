@@ -3,24 +3,20 @@
 Per account the latest `per_account` alerts are kept (newest last; a redelivered alert, same
 `alert_id`, is kept once), plus the latest `recent` alerts of all accounts for the live feed.
 `subscribe()` gives an asyncio queue that receives every new alert (the pages' server-sent
-events). Band movement over a week is read from the band-change alerts: an account whose first
-band change of the week left a band outside red/at_risk and whose band is now red/at_risk moved
-in, and the other way round moved out.
+events). (Movement and days in band come from the daily history: streams/dashboard/movement.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from scoring.timefmt import parse_iso_us
-from scoring.trend import DAY_US
 from streams.contracts.alert import Alert, MalformedAlertError
 
 RISK_BANDS = frozenset({"red", "at_risk"})
-BAND_CHANGE_REASONS = frozenset({"band_change", "sweep"})
 
 
 def check_alert(raw: bytes | str | Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -72,28 +68,3 @@ class AlertBook:
     def of(self, account: str) -> list[dict[str, Any]]:
         """The account's alerts, newest first."""
         return list(reversed(self.by_account.get(account, ())))
-
-    def last_band_change(self, account: str, kind: str) -> int | None:
-        """When the account last changed band in `kind` (µs), if an alert says so."""
-        for a in reversed(self.by_account.get(account, ())):
-            if a["kind"] == kind and a.get("reason") in BAND_CHANGE_REASONS and a.get("from") != a["to"]:
-                return int(a["at_us"])
-        return None
-
-    def movement(self, kind: str, now_us: int, band_now: Callable[[str], str | None],
-                 days: int = 7) -> dict[str, Any]:
-        """Accounts that moved into / out of red or at_risk in the `days` before `now_us`."""
-        since = now_us - days * DAY_US
-        into, out = [], []
-        for account, q in self.by_account.items():
-            first = next((a for a in q if a["kind"] == kind and a["at_us"] > since
-                          and a.get("reason") in BAND_CHANGE_REASONS and a.get("from") is not None), None)
-            if first is None:
-                continue
-            was, now = first["from"] in RISK_BANDS, band_now(account) in RISK_BANDS
-            if now and not was:
-                into.append(account)
-            elif was and not now:
-                out.append(account)
-        return {"into_risk": len(into), "out_of_risk": len(out), "days": days,
-                "into_accounts": sorted(into)[:50], "out_accounts": sorted(out)[:50]}

@@ -10,7 +10,7 @@ the account again. Memory therefore follows the snapshots kept, not the worker's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ from scoring.revenue import account_mrr
 from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
-from streams.worker.partition_state import META_PREFIX
+from streams.worker.partition_state import META_PREFIX, MODEL_KEY
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,16 @@ class Derived:
     health_trend: list[tuple[int, float]]
     mrr: float | None = None  # from subscription events in the state, else the `mrr` trait
     mrr_source: str | None = None  # "billing", "billing+trait", "trait" (scoring.revenue.account_mrr)
+    lifts: dict[str, int] = field(default_factory=dict)  # positive-weight event -> count in the window
 
 
 def is_meta(key: bytes) -> bool:
+    """Not an account: a partition's meta record or the model record."""
     return key.startswith(META_PREFIX)
+
+
+def is_partition_meta(key: bytes) -> bool:
+    return key.startswith(META_PREFIX) and key != MODEL_KEY
 
 
 class Deriver:
@@ -58,7 +64,8 @@ class Deriver:
         return sc
 
     def meta(self, value: bytes) -> int:
-        """Take a partition's meta record (its stream clock); returns the partition."""
+        """Take a partition's meta record (its stream clock); returns the partition. (The model
+        record, `MODEL_KEY`, is a meta key too: `Follower` skips it, see `is_partition_meta`.)"""
         d = orjson.loads(value)
         sc = Scorer(self.model, self.sweep_seconds)
         sc.load(d.get("scorer"), {})
@@ -89,6 +96,7 @@ class Deriver:
         assert acct.band is not None
         ago = delta = None
         top: list[dict[str, Any]] = []
+        lifts: dict[str, int] = {}
         health = None
         trend: list[tuple[int, float]] = []
         htrend: list[tuple[int, float]] = []
@@ -99,6 +107,8 @@ class Deriver:
         if insight is not None and x is not None:
             ex = insight.explain(x, clock, score)
             ago, delta, top = ex["score_7d_ago"], ex["delta_7d"], ex["top_events"]
+            weights = self.model.weights
+            lifts = {n: c for n, c in x.counts.totals.items() if weights.get(n, 0.0) > 0}
             trend = list(zip(x.trend.days, x.trend.values, strict=True))
             if insight.health is not None and x.health is not None:
                 h, comps = insight.health_now(x, clock, score)
@@ -112,4 +122,4 @@ class Deriver:
         snap = AccountSnapshot(account, format_us(clock), format_us(last_event),
                                Engagement(score + 0.0, BAND_NAMES[acct.band], ago, delta),
                                health, tuple(top), traits)
-        return Derived(snap, clock, last_event, trend, htrend, mrr, mrr_source)
+        return Derived(snap, clock, last_event, trend, htrend, mrr, mrr_source, lifts)

@@ -2,14 +2,20 @@
 
 Start-up, in order (the dashboard serves pages meanwhile and says it is loading):
 
-1. the changelog up to its current end, keeping only the partitions' meta records (their final
+1. the history topic (the daily points and contributions earlier runs published), so that each
+   account's snapshot below can be compared with its point 7 days earlier;
+2. the changelog up to its current end, keeping only the partitions' meta records (their final
    stream clocks);
-2. the changelog again from the beginning to the same end: each account record becomes a
+3. the changelog again from the beginning to the same end: each account record becomes a
    snapshot advanced to its partition's final clock, exactly as `pulse scores export` reads it;
-3. the history topic (the daily points earlier runs published) merged in;
 4. then it follows: changelog records as the worker writes them (per batch of records the meta
    first, then the latest value of each account), alerts from the beginning of the topic and on,
    and every `flush_seconds` the changed accounts' history series are published.
+
+While following, changelog records are coalesced: the latest record of each account (and of each
+partition's meta) is kept and derived every `derive_seconds`, so an account the worker writes in
+several batches meanwhile is derived once (deriving is the dashboard's main cost: it decodes the
+account's whole state). Alerts are not delayed.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 
 from streams.dashboard.alerts import AlertBook, check_alert
-from streams.dashboard.derive import Deriver, is_meta
+from streams.dashboard.derive import Deriver, is_meta, is_partition_meta
 from streams.dashboard.model import ReadModel
 from streams.kafka import wait_assigned
 
@@ -71,6 +77,7 @@ class Follower:
     deriver: Deriver
     book: AlertBook
     flush_seconds: float = 10.0
+    derive_seconds: float = 2.0
     ready: bool = False
     phase: str = "starting"
     updated_at: float | None = None  # wall time of the last change applied
@@ -87,7 +94,7 @@ class Follower:
                 if r.key is None:
                     continue
                 if is_meta(r.key):
-                    if metas and r.value is not None:
+                    if metas and r.value is not None and is_partition_meta(r.key):
                         self._meta(r.value)
                     continue
                 latest[r.key] = r.value
@@ -128,6 +135,8 @@ class Follower:
 
     async def load(self) -> AIOKafkaConsumer:
         """Steps 1-3; returns the changelog consumer positioned at the end it loaded to."""
+        self.phase = "reading history"
+        await self._load_history()
         consumer = _consumer(self.bootstrap, self.changelog)
         await consumer.start()
         if not await _assigned(consumer, self.changelog, 30.0):
@@ -140,15 +149,13 @@ class Follower:
         def metas(batches: Records) -> None:
             for records in batches.values():
                 for r in records:
-                    if r.key is not None and r.value is not None and is_meta(r.key):
+                    if r.key is not None and r.value is not None and is_partition_meta(r.key):
                         self._meta(r.value)
 
         await read_to_end(consumer, ends, metas)
         await consumer.seek_to_beginning(*tps)
         self.phase = "reading account states"
         await read_to_end(consumer, ends, lambda b: self.apply(b, metas=False))
-        self.phase = "reading history"
-        await self._load_history()
         return consumer
 
     async def _load_history(self) -> None:
@@ -165,20 +172,44 @@ class Follower:
                         if r.key is None or r.value is None:
                             continue
                         try:
-                            self.rm.history.load(self.rm.row(r.key.decode("utf-8", "replace")), r.value)
-                        except ValueError as exc:
+                            i = self.rm.row(r.key.decode("utf-8", "replace"))
+                            _, tail = self.rm.history.load(i, r.value)
+                            self.rm.contrib.load_tail(i, tail)
+                        except ValueError as exc:  # (orjson's decode error is a ValueError too)
                             log.warning("history record skipped: %s", exc)
 
             await read_to_end(consumer, await consumer.end_offsets(tps), merge)
+            self.rm.history_epoch += 1
         finally:
             await consumer.stop()
 
     async def _follow_changelog(self, consumer: AIOKafkaConsumer) -> None:
+        pending: dict[TopicPartition, dict[bytes, ConsumerRecord[bytes, bytes]]] = {}
+
+        def keep(batches: Records) -> None:
+            for tp, records in batches.items():
+                latest = pending.setdefault(tp, {})
+                for r in records:
+                    if r.key is not None:
+                        latest.pop(r.key, None)  # (re-inserted: the dict keeps arrival order)
+                        latest[r.key] = r
+
+        async def derive_loop() -> None:
+            while True:
+                await asyncio.sleep(self.derive_seconds)
+                if pending:
+                    batches = {tp: list(rs.values()) for tp, rs in pending.items()}
+                    pending.clear()
+                    self.apply(batches)
+
+        deriver = asyncio.create_task(derive_loop())
         try:
             if not consumer.assignment() and not await _assigned(consumer, self.changelog, 3600.0):
                 return
-            await self._keep_fetching(consumer, 5000, self.apply)
+            await self._keep_fetching(consumer, 5000, keep if self.derive_seconds > 0 else self.apply)
         finally:
+            deriver.cancel()
+            await asyncio.gather(deriver, return_exceptions=True)
             await consumer.stop()
 
     # -- alerts -------------------------------------------------------------
@@ -214,7 +245,7 @@ class Follower:
             return 0
         futs = []
         for i in dirty:
-            value = rm.history.encode(i)
+            value = rm.history.encode(i, rm.contrib.tail(i))
             if value is not None:
                 futs.append(await self._producer.send(self.history_topic, value, key=rm.ids[i].encode()))
         for f in futs:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.contracts.snapshot import AccountSnapshot, Engagement, Health
 from streams.dashboard.aggregates import Aggregates, Row
+from streams.dashboard.contrib import Contributions, as_points, lost_since, top_lifts
 from streams.dashboard.derive import Derived
 from streams.dashboard.history import History
 from streams.offline.report import histogram_edges
@@ -52,7 +54,8 @@ def _f(v: float | None) -> float:
 class ReadModel:
     def __init__(self, history_days: int = 92, max_trait_keys: int = 16,
                  always: tuple[str, ...] = ("plan", "industry", "csm"),
-                 hist_edges: list[float] | None = None) -> None:
+                 hist_edges: list[float] | None = None, weights: dict[str, float] | None = None,
+                 trend_days: int = 7) -> None:
         self.ids: list[str] = []
         self.index: dict[str, int] = {}
         self.eng = array("d")
@@ -72,6 +75,11 @@ class ReadModel:
         self.values: list[str] = []
         self.value_ids: dict[str, int] = {}
         self.history = History(history_days)
+        self.history_epoch = 0  # bumped when history is merged from the topic (not by upserts)
+        self.weights = weights or {}
+        self.trend_days = trend_days
+        self.contrib = Contributions(trend_days + 1)
+        self.on_upsert: list[Callable[[int], None]] = []  # e.g. the movement counts
         self.totals = Aggregates(histogram_edges(0.0, 100.0, 10) if hist_edges is None else hist_edges)
         self.version = 0  # bumped on every change (caches key on it)
         self.scored = 0  # accounts with a snapshot (band >= 0)
@@ -143,23 +151,39 @@ class ReadModel:
         self.mrr[i] = _f(d.mrr)
         self.mrr_src[i] = MRR_SOURCES.index(d.mrr_source) if d.mrr is not None else 0
         self.totals.move(old, self._row(i))
+        day = d.clock_us // DAY_US
+        then = self.contrib.at(i, day - self.trend_days)
+        lost = [] if then is None else lost_since(then, d.lifts, self.weights)
+        if d.lifts or self.contrib.at(i, day) is not None:  # (nothing kept for a model without [explain])
+            self.contrib.record(i, day, top_lifts(d.lifts, self.weights))
         # a copy: orjson's result keeps its ~4 KiB write buffer (RSS 4.7 KB/account, measured)
         self.blob[i] = memoryview(orjson.dumps([
             [[t["event"], t["count"], t["points"]] for t in s.top_events],
             None if h is None else h.components,
-            None if h is None else list(h.tickets), s.traits])).tobytes()
+            None if h is None else list(h.tickets), self._blob_traits(i, s.traits),
+            [[self.contrib.nid(n), a, b] for n, a, b in lost]])).tobytes()
         hist = self.history
         changed = False
         if new:  # the core's trend rings seed the days before the dashboard saw the account
-            for day, v in d.trend:
-                changed |= hist.record(i, day, v, None, only_missing=True)
-            for day, v in d.health_trend:
-                changed |= hist.record(i, day, None, v, only_missing=True)
-        changed |= hist.record(i, d.clock_us // DAY_US, e.score, None if h is None else h.score)
+            for tday, v in d.trend:
+                changed |= hist.record(i, tday, v, None, only_missing=True)
+            for tday, v in d.health_trend:
+                changed |= hist.record(i, tday, None, v, only_missing=True)
+        changed |= hist.record(i, day, e.score, None if h is None else h.score, self.band[i],
+                               None if self.hband[i] < 0 else self.hband[i])
         if changed:
             self.dirty.add(i)
         self.version += 1
+        for fn in self.on_upsert:
+            fn(i)
         return i
+
+    def _blob_traits(self, i: int, traits: dict[str, Any]) -> dict[str, Any]:
+        """The traits the blob keeps: all but the indexed string values, which the trait columns
+        hold already (`snapshot` puts them back)."""
+        cols = self.trait_cols
+        return {k: v for k, v in traits.items()
+                if not (k in cols and cols[k][i] >= 0 and isinstance(v, str) and trait_text(v) == v)}
 
     def _row(self, i: int) -> Row:
         """What account `i` adds to the totals."""
@@ -167,7 +191,9 @@ class ReadModel:
                    tuple((k, col[i]) for k, col in self.trait_cols.items() if col[i] >= 0))
 
     def snapshot(self, i: int) -> AccountSnapshot:
-        top, comps, tickets, traits = orjson.loads(self.blob[i])
+        top, comps, tickets, rest, _lost = orjson.loads(self.blob[i])
+        traits = {**{k: self.values[col[i]] for k, col in self.trait_cols.items()
+                     if col[i] >= 0 and k not in rest}, **rest}
         health = None
         if comps is not None:
             w = self.weakest[i]
@@ -183,6 +209,12 @@ class ReadModel:
         return AccountSnapshot(self.ids[i], format_us(self.clock[i]), format_us(self.last_event[i]),
                                eng, health, tuple({"event": n, "count": c, "points": p}
                                                   for n, c, p in top), traits)
+
+    def events_lost(self, i: int) -> list[dict[str, Any]]:
+        """Events that lifted the score `trend_days` days before the account's clock and lift it
+        less now (streams/dashboard/contrib.py), as of its last upsert."""
+        names = self.contrib.names
+        return as_points([(names[n], a, b) for n, a, b in orjson.loads(self.blob[i])[4]], self.weights)
 
     def get(self, account: str) -> AccountSnapshot | None:
         i = self.index.get(account)
@@ -204,4 +236,4 @@ class ReadModel:
         n = sum(c.buffer_info()[1] * c.itemsize for c in cols)
         n += sum(sys.getsizeof(b) for b in self.blob) + sys.getsizeof(self.blob)
         n += sum(sys.getsizeof(s) for s in self.ids) + sys.getsizeof(self.ids) + sys.getsizeof(self.index)
-        return n + self.history.nbytes()
+        return n + self.history.nbytes() + self.contrib.nbytes()

@@ -88,7 +88,8 @@ def portfolio(p: dict[str, Any]) -> str:
                          f'<span class="out">{m["out_of_risk"]}</span>'])
     parts.append('<div class="card"><h2>Movement this week</h2>'
                  + table(["Score", "Into red/at_risk", "Out of red/at_risk"], rows,
-                         "Accounts that moved in the 7 days before the data's clock") + "</div>")
+                         "Band 7 days before the data's clock (daily history) against the band now")
+                 + "</div>")
     mrr = p["mrr_by_band"]
     if mrr:
         parts.append('<div class="card"><h2>MRR by engagement band</h2>'
@@ -188,8 +189,13 @@ def account(a: dict[str, Any], deliveries: dict[str, Any]) -> str:
             + ("<h3>Recent tickets</h3><ul>" + "".join(f"<li>{esc(t)}</li>" for t in h["tickets"] if t)
                + "</ul>" if any(h["tickets"]) else "") + "</div>")
     top = [[esc(t["event"]), esc(t["count"]), num(t["points"])] for t in s["top_events"]]
+    lost = [[esc(t["event"]), num(t["points_then"]), num(t["points_now"])] for t in a["events_lost"]]
     parts.append('<div class="card"><h2>Top events</h2>'
-                 + table(["Event", "Count", "Points"], top, "Events that moved the score most") + "</div>")
+                 + table(["Event", "Count", "Points"], top, "Events that moved the score most")
+                 + ('<h3>Lost since 7 days ago</h3>'
+                    + table(["Event", "Points then", "Points now"], lost,
+                            "Events that lifted the score 7 days ago", "lost") if lost else "")
+                 + "</div>")
     parts.append('<div class="card"><h2>Traits</h2>' + table(
         ["Trait", "Value"], [[esc(k), esc(v)] for k, v in s["traits"].items()], "Account traits") + "</div>")
     parts.append("</section>")

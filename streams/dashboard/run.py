@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 
 from aiohttp import web
@@ -28,10 +29,13 @@ log = logging.getLogger("pulse.dashboard")
 def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
     names = TopicNames.from_settings(s)
     rm = ReadModel(s.dashboard_history_days, always=("plan", "industry", s.dashboard_owner_trait),
-                   hist_edges=histogram_edges(model.bands.at_risk_below, model.bands.green_max, 10))
+                   hist_edges=histogram_edges(model.bands.at_risk_below, model.bands.green_max, 10),
+                   weights=dict(model.weights),
+                   trend_days=model.explain_config.trend_days if model.explain_config is not None else 7)
     book = AlertBook()
     follower = Follower(s.bootstrap, names.account_state_changelog, names.alerts, names.dashboard_history, rm,
-                        Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds)
+                        Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds,
+                        derive_seconds=s.dashboard_derive_seconds)
     views = Views(rm, book, model, owner_trait=s.dashboard_owner_trait)
     return Dashboard(views, follower, s.redis, s.dashboard_redis_prefix)
 
@@ -42,6 +46,8 @@ async def serve(s: Settings, model: Model, *, port: int, bind: str, sweep_second
     if s.dashboard_history_days < 90:
         raise ConfigError(f"PULSE_DASHBOARD_HISTORY_DAYS={s.dashboard_history_days}: at least 90 days "
                           "are kept", key="PULSE_DASHBOARD_HISTORY_DAYS")
+    if s.dashboard_nice > 0:
+        os.nice(s.dashboard_nice)  # a read side: on a shared host the worker beside it goes first
     names = TopicNames.from_settings(s)
     try:
         await ensure_topics_async(s.bootstrap, [names.dashboard_history], 1,

@@ -14,13 +14,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from scoring.bands import BAND_NAMES
+from scoring.bands import BAND_NAMES, Edges
 from scoring.model import HEALTH_COMPONENTS, Model
 from scoring.revenue import is_pql
 from scoring.timefmt import format_us
 from scoring.trend import DAY_US
 from streams.dashboard.alerts import RISK_BANDS, AlertBook
 from streams.dashboard.model import MRR_SOURCES, NONE_VALUE, ReadModel
+from streams.dashboard.movement import Movement
 from streams.offline.report import histogram_rows
 
 NO_HEALTH = "no health yet"
@@ -39,6 +40,9 @@ class Views:
 
     def __post_init__(self) -> None:
         self._cache: dict[str | None, tuple[tuple[int, int], float, dict[str, Any]]] = {}
+        days = self.model.explain_config.trend_days if self.model.explain_config is not None else 7
+        self.movement = Movement(self.rm, Edges.of(self.model.bands), days)
+        self.rm.on_upsert.append(self.movement.update)
 
     def band_of(self, account: str, kind: str = "engagement") -> str | None:
         i = self.rm.index.get(account)
@@ -72,10 +76,8 @@ class Views:
             "engagement_bands": eng,
             "health_bands": health,
             "histogram": histogram_rows(t.edges, list(t.hist)),
-            "movement": {"engagement": self.alerts.movement("engagement", rm.clock_max, self.band_of),
-                         "health": self.alerts.movement(
-                             "health", rm.clock_max, lambda a: self.band_of(a, "health"))
-                         if has_health else None},
+            "movement": {"engagement": self.movement.summary("engagement"),
+                         "health": self.movement.summary("health") if has_health else None},
             "trait_keys": keys,
             "breakdown": None if trait is None else {"trait": trait, "rows": self._breakdown(trait)},
             "mrr_by_band": {"accounts_with_mrr": with_mrr, "mrr": mrr,
@@ -147,12 +149,7 @@ class Views:
         return None if ago != ago else self.rm.eng[i] - ago
 
     def days_in_band(self, i: int) -> int | None:
-        rm = self.rm
-        since = self.alerts.last_band_change(rm.ids[i], "engagement")
-        if since is None:
-            first = rm.history.first_day(i)
-            return None if first is None else int(rm.clock[i] // DAY_US - first)
-        return int((rm.clock[i] - since) // DAY_US)
+        return self.movement.days_in_band(i)
 
     def _risk_row(self, i: int) -> dict[str, Any]:
         rm = self.rm
@@ -169,26 +166,10 @@ class Views:
             "owner": snap.traits.get(self.owner_trait),
             "days_in_band": self.days_in_band(i),
             "reason": {"weakest_component": None if h is None else h.weakest_component,
-                       "events_lost": self.events_lost(snap.account, snap.top_events),
+                       "events_lost": rm.events_lost(i),
                        "events_pulling_down": [t for t in snap.top_events if t["points"] < 0],
                        "tickets": [] if h is None else [t for t in h.tickets if t]},
         }
-
-    def events_lost(self, account: str, now: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
-        """Events that lifted the score at the account's oldest alert kept (their points then, in
-        the alert's `top_events`) and lift it less now: what the account stopped doing."""
-        alerts = self.alerts.by_account.get(account)
-        then = next((a["top_events"] for a in alerts or () if a.get("top_events")), None)
-        if not then:
-            return []
-        current = {t["event"]: t["points"] for t in now}
-        lost = []
-        for t in then:
-            if isinstance(t, dict) and isinstance(t.get("points"), int | float) and t["points"] > 0:
-                left = current.get(t.get("event"), 0.0)
-                if left < t["points"]:
-                    lost.append({"event": t.get("event"), "points_then": t["points"], "points_now": left})
-        return lost
 
     # -- account --------------------------------------------------------------
     def account(self, account: str) -> dict[str, Any] | None:
@@ -201,6 +182,7 @@ class Views:
                 "history": [{"day": format_us(d * DAY_US)[:10], "engagement": e, "health": h}
                             for d, e, h in rm.history.series(i)],
                 "days_in_band": self.days_in_band(i),
+                "events_lost": rm.events_lost(i),
                 "mrr": None if rm.mrr[i] != rm.mrr[i] else rm.mrr[i],
                 "mrr_source": MRR_SOURCES[rm.mrr_src[i]],
                 "components": list(HEALTH_COMPONENTS),

@@ -146,14 +146,22 @@ def memory(n: int) -> None:
     from streams.dashboard.derive import Derived
     from streams.dashboard.model import ReadModel
 
-    rm = ReadModel(92)
+    weights = {"Report Exported": 5.0, "Login": 1.0, "Teammate Invited": 10.0, "Support Ticket Opened": -3.0}
+    rm = ReadModel(92, weights=weights, trend_days=7)
     base = rss_mb()
+    day0 = 20_000
+    c = rm.contrib  # 7 days ago each account had three lifting events (bench only: whole columns at once)
+    c._last = array("i", [day0 + 91]) * n
+    nids = [c.nid(x) for x in ("Report Exported", "Login", "Teammate Invited")]
+    for day in range(day0 + 84, day0 + 92):
+        s = day % c.days
+        c._ids[s] = [array("H", [nid]) * n for nid in nids]
+        c._counts[s] = [array("H", [cnt]) * n for cnt in (6, 15, 2)]
     t0 = time.perf_counter()
     bands = ("at_risk", "red", "yellow", "green", "thriving")
     top = ({"event": "Report Exported", "count": 4, "points": 20.0},
            {"event": "Login", "count": 12, "points": 12.0},
            {"event": "Support Ticket Opened", "count": 1, "points": -3.0})
-    day0 = 20_000
     for i in range(n):
         score = (i * 7919) % 130 - 10.0
         h = Health(score / 2 + 30, bands[i % 5], {"usage": min(max(score, 0), 100), "nps": 70.0,
@@ -162,17 +170,21 @@ def memory(n: int) -> None:
         snap = AccountSnapshot(f"acct-{i:07d}", "", "", Engagement(score, bands[i % 5], score - 3, 3.0), h, top,
                                {"plan": ("free", "trial", "team", "enterprise")[i % 4],
                                 "industry": INDUSTRIES[i % 6], "csm": CSMS[i % 8], "mrr": (i % 40) * 25})
-        rm.upsert(Derived(snap, (day0 + 91) * DAY_US, (day0 + 90) * DAY_US, [], []))
+        rm.upsert(Derived(snap, (day0 + 91) * DAY_US, (day0 + 90) * DAY_US, [], [], (i % 40) * 25.0, "trait",
+                          {"Report Exported": 4, "Login": 12, "Teammate Invited": 1}))  # 3 events lost
     secs = time.perf_counter() - t0
     hist = rm.history  # the other 91 days, one column at a time (as full as the ring gets)
     for day in range(day0, day0 + 91):
-        for col in (hist._eng, hist._health):  # (bench only: fills whole columns at once)
-            hist.record(0, day, 1.0, 1.0)
-            s = day % hist.days
-            col[s] = array("h", range(n)) if n < 32767 else array("h", (k % 30000 for k in range(n)))
+        hist.record(0, day, 1.0, 1.0, 2, 2)  # (bench only: fills whole columns at once)
+        s = day % hist.days
+        hist._eng[s] = array("h", range(n)) if n < 32767 else array("h", (k % 30000 for k in range(n)))
+        hist._packed[s] = array("H", (k % 60000 for k in range(n)))
     grown = rss_mb() - base
-    print(json.dumps({"accounts": n, "history_days": 92, "history_points": len(rm.history.series(n - 1)), "rss_mb_growth": round(grown, 1),
+    assert len(rm.events_lost(n - 1)) == 3 and c.at(n - 1, day0 + 84) is not None
+    print(json.dumps({"accounts": n, "history_days": 92, "history_points": len(rm.history.series(n - 1)),
+                      "contribution_days": c.days, "rss_mb_growth": round(grown, 1),
                       "bytes_per_account": round(grown * 1024 * 1024 / n), "model_bytes": rm.nbytes(),
+                      "contrib_bytes": c.nbytes(),
                       "upserts_per_second": round(n / secs)}), flush=True)
 
 
@@ -203,6 +215,9 @@ def main() -> None:
         loaded = json.loads(proc.stdout.readline())
         result["load"] = loaded
         url = f"http://127.0.0.1:{loaded['port']}"
+        t0 = time.perf_counter()  # the first portfolio also reads every account's band 7 days ago
+        httpx.get(url + "/api/portfolio", timeout=120).raise_for_status()
+        result["load"]["first_portfolio_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         result["latency"] = latency(url, ["/", "/api/portfolio", "/at-risk", "/api/at-risk"], a.requests)
         result["load"]["rss_mb_after_requests"] = round(rss_mb(proc.pid), 1)
     finally:

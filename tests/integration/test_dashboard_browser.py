@@ -222,8 +222,9 @@ def _browse(dash: DashboardProc, p: Any, traits: dict[str, dict[str, Any]],
         errors: list[str] = []
         strict.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         strict.goto(dash.url + "/account?id=bolt")
-        strict.wait_for_function("document.getElementById('live-state').textContent.includes('live')",
-                                 timeout=10000)
+        # (a locator, not wait_for_function: polling a string predicate is an eval, which this
+        # page's Content-Security-Policy blocks)
+        strict.locator("#live-state", has_text="live").wait_for(timeout=10000)
         assert errors == []
         strict.close()
 

@@ -5,7 +5,10 @@ restart through its compacted topic.
 A first dashboard (in-process: the same `build` + `Follower` as `pulse dashboard`) loads a real
 worker's changelog; a point 80 days old, which no changelog record or trend ring holds, is put in
 one account's history and published. A second dashboard with a fresh read model, started on the
-same topics, has that point after loading, and so has its account API.
+same topics, has that point after loading, and so has its account API. The same way, the events
+that lifted one account's score 7 days before its clock are put in its contributions and
+published; the second dashboard compares the account's state with them as it loads ("events
+lost since 7 days ago").
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> Non
             old = rm.clock[i] // DAY_US - 80
             assert all(day != old for day, _, _ in rm.history.series(i))
             assert rm.history.record(i, old, 12.3, 45.6)
+            rm.contrib.record(i, rm.clock[i] // DAY_US - 7, [("Integration Connected", 6), ("Report Exported", 3)])
             rm.dirty.add(i)
             published = await dash.follower.publish_history()
             return old, published
@@ -75,6 +79,9 @@ def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> Non
         await dash.follower.start()
         try:
             rm = dash.follower.rm
+            assert rm.events_lost(rm.index["acme"]) == [  # acme now: Integration Connected x4, no export
+                {"event": "Integration Connected", "points_then": 150.0, "points_now": 100.0},  # 25 x 6, 25 x 4
+                {"event": "Report Exported", "points_then": 15.0, "points_now": 0.0}]  # 5 x 3, none
             return rm.history.series(rm.index["acme"]), dash.views.account("acme")
         finally:
             await dash.follower.stop()
@@ -84,6 +91,7 @@ def test_history_is_published_and_reloaded_after_a_restart(pipeline: Any) -> Non
     assert api is not None
     assert {"day": _day(old), "engagement": 12.3, "health": 45.6} in api["history"]
     assert len(series) >= 2  # the older point and the points the changelog gives
+    assert [x["event"] for x in api["events_lost"]] == ["Integration Connected", "Report Exported"]
 
 
 def _day(day: int) -> str:

@@ -21,11 +21,13 @@ MODEL = load_model(None)
 
 
 def _snap(account: str, score: float, band: str, traits: dict[str, Any], ago: float | None = None,
-          top: tuple[dict[str, Any], ...] = (), health: Health | None = None) -> Derived:
+          top: tuple[dict[str, Any], ...] = (), health: Health | None = None, day: int = DAY,
+          lifts: dict[str, int] | None = None) -> Derived:
     snap = AccountSnapshot(account, "", "", Engagement(score, band, ago, None if ago is None else score - ago),
                            health, top, traits)
     mrr, src = account_mrr(None, traits.get("mrr"))  # (the trait: no subscription events here)
-    return Derived(snap, DAY * DAY_US + 3600_000_000, DAY * DAY_US, [(DAY - 3, 50.0)], [], mrr, src)
+    return Derived(snap, day * DAY_US + 3600_000_000, day * DAY_US, [(day - 3, 50.0)], [], mrr, src,
+                   lifts or {})
 
 
 def _alert(account: str, frm: str | None, to: str, day: int, top: list[dict[str, Any]] | None = None,
@@ -40,19 +42,26 @@ def _alert(account: str, frm: str | None, to: str, day: int, top: list[dict[str,
 
 
 def _views() -> Views:
-    rm, book = ReadModel(), AlertBook()
+    rm, book = ReadModel(weights=dict(MODEL.weights)), AlertBook()
+    v = Views(rm, book, MODEL)
+    # the week before: a was yellow 9 days ago (and is red since 2 days ago), e was red 8 days ago;
+    # a's lifting events 7 days ago: Login x9 (9 points), Report Exported x2 (10 points)
+    rm.upsert(_snap("a", 55.0, "yellow", {"plan": "team"}, day=DAY - 9))
+    rm.upsert(_snap("a", 45.0, "yellow", {"plan": "team"}, day=DAY - 7,
+                    lifts={"Login": 9, "Report Exported": 2, "Support Ticket Opened": 1}))
+    rm.upsert(_snap("a", 30.0, "red", {"plan": "team"}, day=DAY - 2, lifts={"Login": 4}))
+    rm.upsert(_snap("e", 30.0, "red", {"plan": "team"}, day=DAY - 8))
+    rm.upsert(_snap("b", -5.0, "at_risk", {"plan": "free"}, day=DAY - 20))
     rm.upsert(_snap("a", 10.0, "red", {"plan": "team", "industry": "retail", "mrr": 500, "csm": "Dana"}, ago=40.0,
                     top=({"event": "Login", "count": 2, "points": 2.0},
-                         {"event": "Support Ticket Opened", "count": 1, "points": -3.0})))
+                         {"event": "Support Ticket Opened", "count": 1, "points": -3.0}),
+                    lifts={"Login": 2}))
     rm.upsert(_snap("b", -5.0, "at_risk", {"plan": "free", "industry": "fintech", "mrr": 900}, ago=-4.0))
     rm.upsert(_snap("c", 90.0, "green", {"plan": "trial", "industry": "retail"}))
     rm.upsert(_snap("d", 150.0, "thriving", {"plan": "FREE"}))
     rm.upsert(_snap("e", 50.0, "yellow", {"plan": "team"}, ago=20.0))
-    book.add(_alert("a", "yellow", "red", DAY - 2, [{"event": "Login", "count": 9, "points": 9.0},
-                                                    {"event": "Report Exported", "count": 2, "points": 10.0}]))
-    book.add(_alert("b", "red", "at_risk", DAY - 20))  # before the week: no movement
-    book.add(_alert("e", "red", "yellow", DAY - 1))
-    return Views(rm, book, MODEL)
+    book.add(_alert("a", "yellow", "red", DAY - 2))
+    return v
 
 
 def test_portfolio_counts_bands_mrr_breakdown_and_weekly_movement() -> None:
@@ -63,8 +72,20 @@ def test_portfolio_counts_bands_mrr_breakdown_and_weekly_movement() -> None:
     assert p["breakdown"]["rows"]["retail"] == {"at_risk": 0, "red": 1, "yellow": 0, "green": 1, "thriving": 0}
     assert p["breakdown"]["rows"]["(none)"]["thriving"] == 1
     mv = p["movement"]["engagement"]
+    # a: yellow 7 days ago (its point of day -7), red now -> in; e: red (day -8), yellow now -> out;
+    # b: at_risk then and now; c, d: no point that old
     assert (mv["into_risk"], mv["out_of_risk"]) == (1, 1)
     assert mv["into_accounts"] == ["a"] and mv["out_accounts"] == ["e"]
+
+
+def test_movement_follows_later_upserts_and_the_clock() -> None:
+    v = _views()
+    v.portfolio()  # the counts are now kept up to date
+    v.rm.upsert(_snap("e", 20.0, "red", {"plan": "team"}))  # e back in red: red then, red now
+    assert v.movement.summary("engagement")["out_of_risk"] == 0
+    v.rm.upsert(_snap("c", 95.0, "green", {}, day=DAY + 8))  # the clock moves 8 days: a's ref is its red of day -2
+    mv = v.movement.summary("engagement")
+    assert (mv["into_risk"], mv["out_of_risk"]) == (0, 0)
 
 
 def test_at_risk_sorts_filters_and_explains() -> None:
@@ -75,10 +96,13 @@ def test_at_risk_sorts_filters_and_explains() -> None:
     assert [r["account"] for r in v.at_risk(owner="Dana")["accounts"]] == ["a"]
     assert [r["account"] for r in v.at_risk(band="at_risk")["accounts"]] == ["b"]
     a = v.at_risk()["accounts"][1]
-    assert a["trend"] == "down" and a["days_in_band"] == 2
-    assert a["reason"]["events_lost"] == [{"event": "Login", "points_then": 9.0, "points_now": 2.0},
-                                          {"event": "Report Exported", "points_then": 10.0, "points_now": 0.0}]
+    assert a["trend"] == "down" and a["days_in_band"] == 2  # red since its point of day -2
+    # lost since 7 days ago (day -7: Report Exported 2 x 5 = 10 points, Login 9 x 1 = 9), now Login x2;
+    # the ticket (negative weight) never lifted the score
+    assert a["reason"]["events_lost"] == [{"event": "Report Exported", "points_then": 10.0, "points_now": 0.0},
+                                          {"event": "Login", "points_then": 9.0, "points_now": 2.0}]
     assert a["reason"]["events_pulling_down"] == [{"event": "Support Ticket Opened", "count": 1, "points": -3.0}]
+    assert v.days_in_band(v.rm.index["b"]) == 20  # at_risk at every point since day -20
 
 
 def test_pql_is_the_reports_rule() -> None:
@@ -97,7 +121,12 @@ def test_account_view_has_history_and_alerts_newest_first() -> None:
     v = _views()
     a = v.account("a")
     assert a is not None and v.account("zzz") is None
-    assert [h["engagement"] for h in a["history"]] == [50.0, 10.0]  # seeded trend day, then today
+    # (indexed string traits live in the trait columns, not in the blob: put back as sent)
+    assert a["snapshot"]["traits"] == {"plan": "team", "industry": "retail", "mrr": 500, "csm": "Dana"}
+    v.rm.upsert(_snap("g", 1.0, "red", {"plan": "", "industry": 7, "csm": "x" * 300, "tier": "gold"}))
+    assert v.rm.get("g").traits == {"plan": "", "industry": 7, "csm": "x" * 300, "tier": "gold"}
+    # seeded trend day (-12, from its first upsert), its points of days -9, -7, -2, today
+    assert [h["engagement"] for h in a["history"]] == [50.0, 55.0, 45.0, 30.0, 10.0]
     assert [al["to"] for al in a["alerts"]] == ["red"]
     assert AlertBook().add(_alert("x", None, "red", 1)) and v.alerts.add(_alert("a", "yellow", "red", DAY - 2)) is False
 
