@@ -7,7 +7,7 @@ BIN := .venv/bin
 # PULSE_SCORING=native: the suite runs on the compiled scoring modules and fails if they are stale
 TEST_CMD := PULSE_SCORING=native $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
-.PHONY: setup native demo test test-pure lint stack-up stack-down bench clean-stack
+.PHONY: setup native demo test test-pure lint stack-up stack-down bench chaos clean-stack
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -39,6 +39,10 @@ stack-down:
 
 bench: setup
 	$(BIN)/python -m tests.bench.bench_replay
+
+# the chaos harness (docs/chaos.md): ~10 min, its own broker and Redis; not part of `make test`
+chaos: setup
+	flock /tmp/pulse-bench.lock $(BIN)/pulse bench chaos $(CHAOS_ARGS)
 
 clean-stack: stack-down
 	rm -rf .pulse/stack

@@ -11,6 +11,7 @@ shared groups below when `_register()` imports them:
 - `lag.py`     `pulse lag`
 - `ingest.py`  `pulse ingest`, `pulse ingest hash-key`, `pulse bench ingest`
 - `dashboard.py` `pulse dashboard`
+- `chaos.py`   `pulse bench chaos` (runs tests/chaos from the checkout)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(scores_app, name="scores")
 app.add_typer(bench_app, name="bench")
 
-_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag", "ingest", "dashboard")
+_COMMAND_MODULES = ("replay", "stack", "stream", "notify", "lag", "ingest", "dashboard", "chaos")
 
 
 def _register() -> None:
