@@ -19,7 +19,9 @@ The rules (the project's Events spec, docs/semantics.md):
   scoring/timefmt.py. More than `max_future_skew_us` past `now_us` is invalid (every call).
 - sizes: a record over `MAX_RECORD_BYTES` is one invalid event; an event (alone or a batch
   element, before any merge) whose compact JSON serialization (raw UTF-8) is over
-  `MAX_EVENT_BYTES` is invalid.
+  `MAX_EVENT_BYTES` is invalid. Its `receivedAt` member is not counted (`event_size`): that is the
+  server's stamp (pulse ingest adds or replaces it), so the limit is on what the client wrote and
+  ingest and worker agree on it.
 - envelope: an object with a `batch` key. `batch` not a list: one invalid event. Each element
   that is not an object, or is itself an envelope, is one invalid event. The envelope's
   `context` (when an object) is merged under each element's own (the element's keys win); the
@@ -117,6 +119,17 @@ def _loads(raw: bytes) -> Any:
         except orjson.JSONEncodeError:
             raise _Invalid("too_deep", f"nested deeper than {MAX_DEPTH} levels") from None
     return doc
+
+
+_STAMP_BYTES = len(b',"receivedAt":')
+
+
+def event_size(doc: dict[str, Any]) -> int:
+    """The bytes `MAX_EVENT_BYTES` limits: `doc`'s compact JSON without its `receivedAt` member."""
+    size = compact_size(doc)
+    if "receivedAt" in doc:
+        size -= _STAMP_BYTES + compact_size(doc["receivedAt"])
+    return size
 
 
 def compact_size(doc: Any) -> int:
@@ -320,7 +333,7 @@ def _batch(doc: dict[str, Any], raw: bytes, now_us: int | None, skew_us: int, ex
                                 f"{type(el).__name__}", raw))
         elif "batch" in el:
             out.append(Rejected("nested_batch", f"batch[{i}] is itself an envelope", raw))
-        elif check_size and compact_size(el) > MAX_EVENT_BYTES:
+        elif check_size and event_size(el) > MAX_EVENT_BYTES:
             out.append(Rejected("oversize", f"batch[{i}] is over {MAX_EVENT_BYTES} bytes", raw))
         else:
             out.append(_one(el, raw, now_us, skew_us, env_ctx, env_sent, env_received, exact))
@@ -356,6 +369,6 @@ def _parse_doc(doc: Any, raw: bytes, now_us: int | None, skew_us: int, exact: bo
                          raw)]
     if "batch" in doc:
         return _batch(doc, raw, now_us, skew_us, exact)
-    if len(raw) > _SAFE_RAW and compact_size(doc) > MAX_EVENT_BYTES:
+    if len(raw) > _SAFE_RAW and event_size(doc) > MAX_EVENT_BYTES:
         return [Rejected("oversize", f"event is over {MAX_EVENT_BYTES} bytes", raw)]
     return [_one(doc, raw, now_us, skew_us, None, None, None, exact)]

@@ -7,14 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.settings import Settings, get_settings
+
 LIVE_STATES = frozenset({"Stable"})
+
+
+def ssl_context(s: Settings) -> ssl.SSLContext:
+    """The TLS context of a Kafka client: the broker's certificate checked against PULSE_KAFKA_CA_FILE
+    (or the system's CAs), host name checked."""
+    return ssl.create_default_context(cafile=str(s.kafka_ca_file) if s.kafka_ca_file else None)
+
+
+def kafka_auth(s: Settings | None = None) -> dict[str, Any]:
+    """The security keyword arguments of every aiokafka client of Pulse (producer, consumer, admin),
+    from the settings (PULSE_KAFKA_SECURITY_PROTOCOL, _SASL_*, _CA_FILE; docs/operations.md)."""
+    s = s or get_settings()
+    kw: dict[str, Any] = {"security_protocol": s.kafka_security_protocol}
+    if s.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        kw["ssl_context"] = ssl_context(s)
+    if s.kafka_security_protocol.startswith("SASL"):
+        assert s.kafka_sasl_password is not None  # Settings checked it
+        kw.update(sasl_mechanism=s.kafka_sasl_mechanism, sasl_plain_username=s.kafka_sasl_username,
+                  sasl_plain_password=s.kafka_sasl_password.get_secret_value())
+    return kw
 
 
 @dataclass(frozen=True)
@@ -36,16 +60,18 @@ class OffsetReader:
     the one poll path of `group_lag` (one-off) and of the lag monitor (`streams.worker.lagmon`,
     which keeps a reader open between polls). Use as `async with OffsetReader(bootstrap) as r`."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, auth: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        self._auth = kafka_auth() if auth is None else auth
         self._admin: AIOKafkaAdminClient | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
         try:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self._auth)
             await self._admin.start()
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                              **self._auth)
             await self._consumer.start()
         except BaseException:
             await self.stop()
@@ -140,10 +166,11 @@ async def wait_caught_up(bootstrap: str, group: str, topics: list[str], timeout:
         await asyncio.sleep(0.5)
 
 
-async def _describe_cluster(bootstrap: str) -> str:
+async def _describe_cluster(bootstrap: str, auth: dict[str, Any] | None) -> str:
     from aiokafka.admin import AIOKafkaAdminClient
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000,
+                                **(kafka_auth() if auth is None else auth))
     await admin.start()
     try:
         info = await admin.describe_cluster()
@@ -152,13 +179,14 @@ async def _describe_cluster(bootstrap: str) -> str:
         await admin.close()
 
 
-def kafka_cluster_id(bootstrap: str, timeout: float = 5.0) -> str | None:
-    """The cluster id if a broker answers a metadata request, else None (quietly: it polls)."""
+def kafka_cluster_id(bootstrap: str, timeout: float = 5.0, auth: dict[str, Any] | None = None) -> str | None:
+    """The cluster id if a broker answers a metadata request, else None (quietly: it polls).
+    `auth`: the client's security arguments (default: `kafka_auth()` of the settings)."""
     client_log = logging.getLogger("aiokafka")
     level = client_log.level
     client_log.setLevel(logging.CRITICAL)
     try:
-        return asyncio.run(asyncio.wait_for(_describe_cluster(bootstrap), timeout))
+        return asyncio.run(asyncio.wait_for(_describe_cluster(bootstrap, auth), timeout))
     except Exception:
         return None
     finally:
@@ -166,11 +194,13 @@ def kafka_cluster_id(bootstrap: str, timeout: float = 5.0) -> str | None:
 
 
 async def ensure_topics_async(bootstrap: str, names: list[str], partitions: int,
-                              config: dict[str, str] | None = None) -> list[str]:
+                              config: dict[str, str] | None = None, auth: dict[str, Any] | None = None
+                              ) -> list[str]:
     """Create the topics that do not exist yet; returns the names created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000,
+                                **(kafka_auth() if auth is None else auth))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -188,8 +218,8 @@ async def ensure_topics_async(bootstrap: str, names: list[str], partitions: int,
 
 
 def ensure_topics(bootstrap: str, names: list[str], partitions: int,
-                  config: dict[str, str] | None = None) -> list[str]:
-    return asyncio.run(ensure_topics_async(bootstrap, names, partitions, config))
+                  config: dict[str, str] | None = None, auth: dict[str, Any] | None = None) -> list[str]:
+    return asyncio.run(ensure_topics_async(bootstrap, names, partitions, config, auth))
 
 
 async def wait_assigned(consumer: AIOKafkaConsumer, topic: str, timeout: float = 15.0) -> None:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_KAFKA_PORT = 19092
@@ -36,6 +38,16 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("REDIS_URL", "PULSE_REDIS_URL")
     )
+    # Kafka client security (docs/operations.md "Security"): every Kafka client of Pulse (the worker's
+    # Faust app, ingest, notifier, dashboard, lag, export, tail, the dev tools) connects with these
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ca_file: Path | None = None  # PEM CA that signed the broker's certificate (default: system CAs)
+    # Redis credentials (an ACL user and/or the `requirepass` password), added to the Redis URL
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
     topic_prefix: str = "pulse."  # every topic and consumer group name (streams.topics.TopicNames)
     data_dir: Path = Path(".pulse/data")
     model: Path | None = None
@@ -85,6 +97,17 @@ class Settings(BaseSettings):
     kafka_controller_port: int = LOCAL_KAFKA_PORT + 1
     redis_port: int = LOCAL_REDIS_PORT
     maven_args: str = ""  # extra arguments for the Maven run that fetches Kafka's jars
+    stack_secure: bool = False  # `pulse stack up --secure`: SASL_SSL Kafka + Redis with an ACL user
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and (not self.kafka_sasl_username or self.kafka_sasl_password is None):
+            raise ValueError(f"PULSE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                             "PULSE_KAFKA_SASL_USERNAME and PULSE_KAFKA_SASL_PASSWORD")
+        if self.kafka_ca_file is not None and not self.kafka_ca_file.is_file():
+            raise ValueError(f"PULSE_KAFKA_CA_FILE={self.kafka_ca_file}: no such file")
+        return self
 
     @property
     def bootstrap(self) -> str:
@@ -92,14 +115,37 @@ class Settings(BaseSettings):
 
     @property
     def redis(self) -> str:
-        if self.redis_url is not None:
-            return self.redis_url.get_secret_value()
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        """The Redis URL clients connect to, credentials included: never print it (`redis_address`)."""
+        url = (self.redis_url.get_secret_value() if self.redis_url is not None
+               else f"redis://127.0.0.1:{self.redis_port}/0")
+        if self.redis_password is None and self.redis_username is None:
+            return url
+        parts = urlsplit(url)
+        user = quote(self.redis_username or parts.username or "", safe="")
+        password = (quote(self.redis_password.get_secret_value(), safe="") if self.redis_password is not None
+                    else quote(parts.password or "", safe=""))
+        host = parts.hostname or "127.0.0.1"
+        netloc = f"{user}:{password}@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    @property
+    def redis_address(self) -> str:
+        """The Redis URL without its credentials (for messages and logs)."""
+        return redact_url(self.redis)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def redact_url(url: str) -> str:
+    """`url` with any user:password replaced by `***` (what messages may show of a Redis URL)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path, parts.query,
+                       parts.fragment))
 
 
 def env_secret(name: str) -> SecretStr | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from streams.kafka import ensure_topics
+from streams.kafka import ensure_topics, kafka_auth
 from streams.settings import Settings
 
 USER_ACCOUNTS_TABLE = "user-accounts"  # user -> account, from `group` calls (resolve agent)
@@ -110,4 +110,4 @@ class TopicNames:
 
 def create_topics(s: Settings, partitions: int) -> list[str]:
     """Create the pipeline's topics that do not exist yet (broker auto-create is off)."""
-    return ensure_topics(s.bootstrap, TopicNames.from_settings(s).all(), partitions)
+    return ensure_topics(s.bootstrap, TopicNames.from_settings(s).all(), partitions, auth=kafka_auth(s))

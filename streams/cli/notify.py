@@ -14,7 +14,7 @@ import typer
 
 from scoring.errors import ConfigError
 from streams.cli import alerts_app, app
-from streams.settings import get_settings
+from streams.settings import get_settings, redact_url
 from streams.topics import TopicNames
 
 T = TypeVar("T")
@@ -111,7 +111,8 @@ def notifier(
                     f"with the same PULSE_TOPIC_PREFIX (it creates the topics), or `pulse stack up`") \
             from None
     except RedisConnectionError as exc:
-        raise _fail(f"cannot reach Redis at {s.redis}: {exc} (set REDIS_URL, or `pulse stack up`)") from None
+        raise _fail(f"cannot reach Redis at {s.redis_address}: {exc} (set REDIS_URL, or `pulse stack up`)") \
+            from None
     except KafkaConnectionError as exc:
         raise _fail(f"cannot reach Kafka at {s.bootstrap}: {exc} (KAFKA_BOOTSTRAP; `pulse stack up`)") \
             from None
@@ -134,7 +135,7 @@ async def _with_redis(fn: Any) -> Any:
     try:
         return await fn(redis)
     except RedisConnectionError as exc:
-        raise _fail(f"cannot reach Redis at {url}: {exc}") from None
+        raise _fail(f"cannot reach Redis at {redact_url(url)}: {exc}") from None
     finally:
         await redis.aclose()
 

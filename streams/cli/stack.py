@@ -12,14 +12,23 @@ from rich.table import Table
 from scoring.errors import StackError
 from streams.cli import app
 from streams.dev import stack as st
-from streams.kafka import ensure_topics
-from streams.settings import get_settings
+from streams.kafka import ensure_topics, kafka_auth
+from streams.settings import Settings, get_settings
 from streams.topics import TopicNames
 
 stack_app = typer.Typer(help="The local real stack: Apache Kafka (KRaft) from Maven Central and Redis.",
                         no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 out = Console()
+
+
+SECURE_HELP = ("The secure stack (.pulse/secure): Kafka on SASL_SSL with SCRAM-SHA-512 and a generated CA, "
+               "Redis with an ACL user (default: PULSE_STACK_SECURE).")
+
+
+def _settings(secure: bool) -> Settings:
+    s = get_settings()
+    return s.model_copy(update={"stack_secure": True}) if secure else s
 
 
 def _fail(exc: Exception) -> None:
@@ -41,34 +50,40 @@ def up(
                                    help="Partitions of the standard topics (default: PULSE_PARTITIONS)."),
     topics: bool = typer.Option(True, "--topics/--no-topics", help="Create events, events-dlq, alerts."),
     timeout: float = typer.Option(120.0, help="Seconds to wait for readiness."),
+    secure: bool = typer.Option(False, "--secure", help=SECURE_HELP),
 ) -> None:
     """Start Kafka and Redis (idempotent) and wait until both answer; create the standard topics."""
-    s = get_settings()
+    s = _settings(secure)
     try:
         rows = st.up(s, timeout=timeout)
         if topics:
             names = TopicNames.from_settings(s).public()
-            created = ensure_topics(s.bootstrap, names, partitions or s.partitions)
+            created = ensure_topics(s.bootstrap, names, partitions or s.partitions,
+                                    auth=kafka_auth(st.client_settings(s)))
             rows[0].detail += f"; topics created: {', '.join(created) or 'none (all exist)'}"
+        env_file = st.secure_env(s)[1] if s.stack_secure else None
     except StackError as exc:
         _fail(exc)
     out.print(_table(rows))
+    if env_file is not None:
+        out.print(f"clients of the secure stack need its CA and credentials: set -a; . {env_file}; set +a")
 
 
 @stack_app.command("down")
-def down() -> None:
+def down(secure: bool = typer.Option(False, "--secure", help=SECURE_HELP)) -> None:
     """Stop the Kafka broker and Redis that `pulse stack up` started (by pid). Data is kept."""
     try:
-        stopped = st.down(get_settings())
+        stopped = st.down(_settings(secure))
     except StackError as exc:
         _fail(exc)
     out.print(f"stopped: {', '.join(stopped)}" if stopped else "nothing to stop")
 
 
 @stack_app.command("status")
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+           secure: bool = typer.Option(False, "--secure", help=SECURE_HELP)) -> None:
     """Show both services: address, pid, whether they answer, Kafka's cluster id. Exit 1 if one is down."""
-    rows = st.status(get_settings())
+    rows = st.status(_settings(secure))
     if as_json:
         typer.echo(json.dumps([r.__dict__ for r in rows]))
     else:
@@ -82,11 +97,12 @@ def logs(
     service: str = typer.Argument("kafka", help="kafka or redis"),
     lines: int = typer.Option(50, "--lines", "-n"),
     follow: bool = typer.Option(False, "--follow", "-f"),
+    secure: bool = typer.Option(False, "--secure", help=SECURE_HELP),
 ) -> None:
     """Print the last lines of a service's log (use -f to follow)."""
     if service not in ("kafka", "redis"):
         _fail(StackError(f"unknown service {service!r}: use kafka or redis"))
-    log = st.paths_for(get_settings()).log_file(service)
+    log = st.paths_for(_settings(secure)).log_file(service)
     if not log.exists():
         _fail(StackError(f"no log yet at {log}: run `pulse stack up` first"))
     subprocess.run(["tail", f"-n{lines}", *(["-f"] if follow else []), str(log)], check=False)

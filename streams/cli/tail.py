@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from streams.contracts.alert import Alert, MalformedAlertError
-from streams.kafka import wait_assigned
+from streams.kafka import kafka_auth, wait_assigned
 
 
 def format_alert(a: Alert) -> str:
@@ -28,10 +29,13 @@ def format_alert(a: Alert) -> str:
 
 
 async def tail(bootstrap: str, topic: str, *, from_beginning: bool, idle_exit: float | None,
-               emit: Callable[[bytes], None], max_alerts: int | None = None) -> int:
-    """Read alerts until `idle_exit` seconds pass without one (or forever); returns the count."""
+               emit: Callable[[bytes], None], max_alerts: int | None = None,
+               auth: dict[str, Any] | None = None) -> int:
+    """Read alerts until `idle_exit` seconds pass without one (or forever); returns the count.
+    `auth`: the client's security arguments (default: `kafka_auth()` of the settings)."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest" if from_beginning else "latest")
+                                auto_offset_reset="earliest" if from_beginning else "latest",
+                                **(kafka_auth() if auth is None else auth))
     await consumer.start()
     seen = 0
     try:

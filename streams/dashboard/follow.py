@@ -33,7 +33,7 @@ from aiokafka.errors import KafkaError
 from streams.dashboard.alerts import AlertBook, check_alert
 from streams.dashboard.derive import Deriver, is_meta, is_partition_meta
 from streams.dashboard.model import ReadModel
-from streams.kafka import wait_assigned
+from streams.kafka import kafka_auth, wait_assigned
 
 log = logging.getLogger("pulse.dashboard")
 Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
@@ -41,7 +41,8 @@ Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
     return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+                            auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+                            **kafka_auth())
 
 
 async def _assigned(consumer: AIOKafkaConsumer, topic: str, timeout: float) -> bool:
@@ -264,7 +265,7 @@ class Follower:
     # -- lifecycle ------------------------------------------------------------
     async def start(self) -> None:
         self._producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=20,
-                                          max_batch_size=1 << 20)
+                                          max_batch_size=1 << 20, **kafka_auth())
         await self._producer.start()
         self._tasks.append(asyncio.create_task(self._follow_alerts()))
         consumer = await self.load()

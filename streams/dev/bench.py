@@ -38,7 +38,7 @@ from scoring.model import load_model
 from streams.dev.produce import produce_file
 from streams.dev.stack import stop_child
 from streams.dev.telemetry import Config, write
-from streams.kafka import OffsetReader, ensure_topics, try_group_lag, wait_caught_up
+from streams.kafka import OffsetReader, ensure_topics, kafka_auth, try_group_lag, wait_caught_up
 from streams.settings import Settings, child_env
 from streams.topics import TopicNames, create_topics
 
@@ -59,7 +59,7 @@ async def baseline(bootstrap: str, topic: str, n: int, weights: dict[str, float]
     """Seconds for a plain aiokafka loop to consume n records: orjson + weighted sum per account."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, max_partition_fetch_bytes=16 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
+                                fetch_max_bytes=64 * 1024 * 1024, **kafka_auth())
     await consumer.start()
     scores: dict[str, float] = {}
     seen = 0
@@ -180,12 +180,13 @@ async def latency(s: Settings, rate: float, seconds: float, accounts: int) -> di
     """Produce at `rate` events/s; every 20th event is a probe pair's second half, which moves a
     fresh account from red to thriving; measure produce -> alert read."""
     names = TopicNames.from_settings(s)
-    consumer = AIOKafkaConsumer(names.alerts, bootstrap_servers=s.bootstrap, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(names.alerts, bootstrap_servers=s.bootstrap, auto_offset_reset="latest",
+                                **kafka_auth(s))
     await consumer.start()
     while not consumer.assignment():
         await asyncio.sleep(0.05)
     await consumer.seek_to_end()
-    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=5)
+    producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap, linger_ms=5, **kafka_auth(s))
     await producer.start()
     sent_at: dict[str, float] = {}
     got: list[float] = []

@@ -38,8 +38,10 @@ def main() -> None:
 
     import faust
 
+    from streams.settings import get_settings
     from streams.topics import TopicNames
     from streams.worker import transport
+    from streams.worker.app import faust_auth
 
     transport.register()
     scheme = transport.SCHEME if args.transport == "pulse" else "kafka"
@@ -49,7 +51,7 @@ def main() -> None:
                     datadir=tempfile.mkdtemp(prefix="faust-floor-"), web_enabled=False,
                     consumer_auto_offset_reset="earliest", broker_max_poll_records=args.max_poll_records,
                     stream_buffer_maxsize=args.buffer, key_serializer="raw", value_serializer="raw",
-                    topic_disable_leader=True)
+                    topic_disable_leader=True, **faust_auth(get_settings()))
     topic = app.topic(args.topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw")
     state = {"n": 0, "t0": 0.0}

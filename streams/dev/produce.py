@@ -17,6 +17,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from streams.ingest.batching import sender_of
+from streams.kafka import kafka_auth
 
 
 def key_of(line: bytes) -> bytes | None:
@@ -40,7 +41,7 @@ async def produce_file(path: Path, bootstrap: str, topic: str,
                        rate: float | None = None) -> int:
     """Send every non-blank line; returns the number sent. `rate` limits to events/s."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
-                                acks="all", request_timeout_ms=60000)
+                                acks="all", request_timeout_ms=60000, **kafka_auth())
     await producer.start()
     sent = 0
     pending: list[asyncio.Future[Any]] = []

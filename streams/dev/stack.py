@@ -5,6 +5,8 @@ Everything lives under one git-ignored folder (`.pulse/` by default):
     .pulse/jars/                 Kafka's jars (mvn dependency:copy-dependencies on deploy/local/pom.xml)
     .pulse/stack/kafka/          server.properties, data (log.dirs), kafka.pid, kafka.log
     .pulse/stack/redis/          appendonly data, redis.pid, redis.log
+    .pulse/secure/               the same for `pulse stack up --secure` (SASL_SSL Kafka, Redis ACL
+                                 user; CA, credentials and pulse.env: streams/dev/secure.py)
 
 `up()` is idempotent and waits until the broker answers a metadata request and
 Redis answers PING; `down()` stops only the processes it started (by pid, and
@@ -27,10 +29,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
+from typing import Any
 
 from scoring.errors import StackError
-from streams.kafka import kafka_cluster_id
-from streams.settings import Settings
+from streams.dev import secure
+from streams.kafka import kafka_auth, kafka_cluster_id
+from streams.settings import Settings, redact_url
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_LOCAL = REPO_ROOT / "deploy" / "local"
@@ -39,18 +43,27 @@ DEPLOY_LOCAL = REPO_ROOT / "deploy" / "local"
 @dataclass(frozen=True)
 class StackPaths:
     root: Path
+    name: str = "stack"  # "secure": the SASL_SSL + Redis ACL variant (streams/dev/secure.py)
 
     @property
     def jars(self) -> Path:
         return self.root / "jars"
 
     @property
+    def home(self) -> Path:
+        return self.root / self.name
+
+    @property
     def kafka(self) -> Path:
-        return self.root / "stack" / "kafka"
+        return self.home / "kafka"
 
     @property
     def redis(self) -> Path:
-        return self.root / "stack" / "redis"
+        return self.home / "redis"
+
+    @property
+    def secure(self) -> bool:
+        return self.name == "secure"
 
     def pid_file(self, service: str) -> Path:
         return (self.kafka if service == "kafka" else self.redis) / f"{service}.pid"
@@ -60,7 +73,7 @@ class StackPaths:
 
 
 def paths_for(settings: Settings) -> StackPaths:
-    return StackPaths(settings.stack_dir.resolve())
+    return StackPaths(settings.stack_dir.resolve(), "secure" if settings.stack_secure else "stack")
 
 
 # -- processes ------------------------------------------------------------------
@@ -195,12 +208,12 @@ def _render_kafka_config(s: Settings, p: StackPaths) -> Path:
     return cfg
 
 
-def _format_storage(java: str, p: StackPaths, cfg: Path) -> None:
+def _format_storage(java: str, p: StackPaths, cfg: Path, extra: list[str]) -> None:
     if (p.kafka / "data" / "meta.properties").exists():
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     r = subprocess.run([java, "-cp", str(p.jars / "*"), "kafka.tools.StorageTool", "format",
-                        "-t", cluster_id, "-c", str(cfg)], capture_output=True, text=True)
+                        "-t", cluster_id, "-c", str(cfg), *extra], capture_output=True, text=True)
     if r.returncode != 0:
         raise StackError(f"Kafka storage format failed: {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
 
@@ -216,19 +229,25 @@ def start_kafka(s: Settings, p: StackPaths) -> int | None:
     ensure_jars(p, s.maven_args)
     _check_port_free(s.kafka_port, "Kafka", "PULSE_KAFKA_PORT")
     _check_port_free(s.kafka_controller_port, "Kafka controller", "PULSE_KAFKA_CONTROLLER_PORT")
-    cfg = _render_kafka_config(s, p)
-    _format_storage(java, p, cfg)
+    if p.secure:
+        creds = secure.credentials(p.home)
+        cfg = secure.render_kafka_config(s, p.kafka, p.home / "tls", creds)
+        secure.ensure_tls(p.home / "tls")
+        _format_storage(java, p, cfg, secure.scram_format_args(creds))
+    else:
+        cfg = _render_kafka_config(s, p)
+        _format_storage(java, p, cfg, [])
     args = [java, "-Xms256m", "-Xmx1g", "-XX:+UseG1GC", "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={p.kafka}", "-cp", str(p.jars / "*"), "kafka.Kafka", str(cfg)]
     return _spawn(args, p.log_file("kafka"), p.pid_file("kafka"), p.kafka)
 
 
-def wait_kafka(bootstrap: str, timeout: float = 90.0, pid_check: tuple[StackPaths, int] | None = None
-               ) -> str:
+def wait_kafka(bootstrap: str, timeout: float = 90.0, pid_check: tuple[StackPaths, int] | None = None,
+               auth: dict[str, Any] | None = None) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        cid = kafka_cluster_id(bootstrap)
+        cid = kafka_cluster_id(bootstrap, auth=auth)
         if cid:
             return cid
         if pid_check is not None and running_pid(pid_check[0], "kafka") is None:
@@ -249,9 +268,12 @@ def start_redis(s: Settings, p: StackPaths) -> int | None:
         raise StackError("redis-server not found (Debian: apt-get install -y redis-server)")
     _check_port_free(s.redis_port, "Redis", "PULSE_REDIS_PORT")
     p.redis.mkdir(parents=True, exist_ok=True)
-    args = [server, "--bind", "127.0.0.1", "--port", str(s.redis_port), "--dir", str(p.redis),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
-            "--protected-mode", "yes"]
+    if p.secure:  # the password stays in a 0600 file, not on the command line
+        args = [server, str(secure.render_redis_config(s, p.redis, secure.credentials(p.home)))]
+    else:
+        args = [server, "--bind", "127.0.0.1", "--port", str(s.redis_port), "--dir", str(p.redis),
+                "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+                "--protected-mode", "yes"]
     return _spawn(args, p.log_file("redis"), p.pid_file("redis"), p.redis)
 
 
@@ -270,7 +292,7 @@ def wait_redis(url: str, timeout: float = 30.0) -> None:
         if redis_ping(url):
             return
         time.sleep(0.2)
-    raise StackError(f"no Redis answered PING at {url} within {timeout:.0f} s")
+    raise StackError(f"no Redis answered PING at {redact_url(url)} within {timeout:.0f} s")
 
 
 # -- the stack --------------------------------------------------------------------
@@ -284,24 +306,42 @@ class ServiceStatus:
     detail: str = ""
 
 
+def client_settings(s: Settings) -> Settings:
+    """`s` as a client of the stack it describes: for the secure stack, with its CA and credentials
+    (what `.pulse/secure/pulse.env` sets); the plain stack needs nothing."""
+    p = paths_for(s)
+    if not p.secure:
+        return s
+    return secure.client_settings(s, secure.ensure_tls(p.home / "tls"), secure.credentials(p.home))
+
+
+def secure_env(s: Settings) -> tuple[dict[str, str], Path]:
+    """The client environment of the secure stack, and the 0600 file it was written to."""
+    p = paths_for(s)
+    env = secure.client_env(s, secure.ensure_tls(p.home / "tls"), secure.credentials(p.home))
+    return env, secure.write_env_file(p.home / "pulse.env", env)
+
+
 def up(s: Settings, timeout: float = 120.0) -> list[ServiceStatus]:
     p = paths_for(s)
     kpid = start_kafka(s, p)
     rpid = start_redis(s, p)
+    s = client_settings(s)
     wait_redis(s.redis, timeout=min(timeout, 30.0))
-    cid = wait_kafka(s.bootstrap, timeout=timeout, pid_check=(p, kpid) if kpid else None)
+    cid = wait_kafka(s.bootstrap, timeout=timeout, pid_check=(p, kpid) if kpid else None, auth=kafka_auth(s))
     return [ServiceStatus("kafka", s.bootstrap, kpid is not None, kpid, True, f"cluster id {cid}"),
-            ServiceStatus("redis", s.redis, rpid is not None, rpid, True, "PING ok")]
+            ServiceStatus("redis", s.redis_address, rpid is not None, rpid, True, "PING ok")]
 
 
 def status(s: Settings) -> list[ServiceStatus]:
     p = paths_for(s)
-    cid = kafka_cluster_id(s.bootstrap)
+    s = client_settings(s)
+    cid = kafka_cluster_id(s.bootstrap, auth=kafka_auth(s))
     kpid = None if s.kafka_bootstrap else running_pid(p, "kafka")
     rpid = None if s.redis_url else running_pid(p, "redis")
     return [ServiceStatus("kafka", s.bootstrap, not s.kafka_bootstrap, kpid, cid is not None,
                           f"cluster id {cid}" if cid else "not answering"),
-            ServiceStatus("redis", s.redis, not s.redis_url, rpid, redis_ping(s.redis),
+            ServiceStatus("redis", s.redis_address, not s.redis_url, rpid, redis_ping(s.redis),
                           "PING ok" if redis_ping(s.redis) else "not answering")]
 
 

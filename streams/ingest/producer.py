@@ -25,6 +25,8 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from streams.kafka import kafka_auth
+
 log = logging.getLogger("pulse.ingest")
 FAILURE_HOLD = 10.0  # seconds /ready stays 503 after a failed send
 
@@ -66,7 +68,8 @@ class KafkaWriter:
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                 linger_ms=self._linger_ms, max_batch_size=1 << 20, max_request_size=1 << 20,
-                request_timeout_ms=max(int(self.send_timeout * 1000), 1000), client_id="pulse-ingest")
+                request_timeout_ms=max(int(self.send_timeout * 1000), 1000), client_id="pulse-ingest",
+                **kafka_auth())
             try:
                 await producer.start()
                 if self._on_connect is not None:

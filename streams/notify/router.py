@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 
 from scoring.errors import MalformedAlertError
 from streams.contracts.alert import Alert
+from streams.kafka import kafka_auth
 from streams.notify import dlq, metrics
 from streams.notify.config import NotifierSettings, RouteConfig
 from streams.notify.entry import Entry
@@ -110,7 +111,7 @@ class Router:
                   max_records: int = 500) -> None:
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    metadata_max_age_ms=5000)
+                                    metadata_max_age_ms=5000, **kafka_auth())
         try:
             await consumer.start()
         except BaseException:

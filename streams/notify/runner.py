@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from redis.asyncio import Redis
@@ -25,7 +25,7 @@ Role = Literal["all", "router", "worker"]
 
 @dataclass(frozen=True)
 class Endpoints:
-    redis_url: str
+    redis_url: str = field(repr=False)  # may carry the Redis password
     bootstrap: str
     topic: str
     group: str

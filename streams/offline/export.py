@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 
 from scoring.errors import ModelError
 from scoring.model import Model, model_fingerprint
-from streams.kafka import wait_assigned
+from streams.kafka import kafka_auth, wait_assigned
 from streams.offline.replay import write_health_scores, write_scores
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -30,7 +30,8 @@ from streams.worker.partition_state import MODEL_KEY, PartitionState, read_model
 async def read_changelog(bootstrap: str, topic: str) -> dict[int, dict[bytes, bytes]]:
     """Latest value per key, per partition, up to the end offsets seen at start."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024)
+                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
+                                **kafka_auth())
     await consumer.start()
     latest: dict[int, dict[bytes, bytes]] = defaultdict(dict)
     try:

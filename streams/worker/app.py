@@ -17,6 +17,7 @@ from typing import Any
 import faust
 
 from scoring.model import Model
+from streams.kafka import ssl_context
 from streams.settings import Settings
 from streams.topics import ACCOUNT_STATE_TABLE, USER_ACCOUNTS_TABLE, TopicNames
 
@@ -65,6 +66,23 @@ class Topology:
     states: Any  # faust.Table: account -> state, plus one meta row per partition
 
 
+def faust_auth(s: Settings) -> dict[str, Any]:
+    """Faust's `broker_credentials` / `ssl_context` from the same settings as every other Kafka client
+    of Pulse (`streams.kafka.kafka_auth`): Faust hands them to its aiokafka consumer, producer and the
+    client that declares topics (faust.transport.drivers.aiokafka.credentials_to_aiokafka_auth)."""
+    proto = s.kafka_security_protocol
+    if proto == "PLAINTEXT":
+        return {}
+    context = ssl_context(s) if proto in ("SSL", "SASL_SSL") else None
+    if proto == "SSL":
+        return {"ssl_context": context}
+    assert s.kafka_sasl_password is not None  # Settings checked it
+    creds = faust.SASLCredentials(username=s.kafka_sasl_username,
+                                  password=s.kafka_sasl_password.get_secret_value(),
+                                  ssl_context=context, mechanism=s.kafka_sasl_mechanism)
+    return {"broker_credentials": creds}
+
+
 def create_app(cfg: WorkerConfig) -> faust.App:
     """The Faust app of the worker (its id is `TopicNames.worker_app`), not started."""
     s, names = cfg.settings, cfg.names
@@ -100,6 +118,7 @@ def create_app(cfg: WorkerConfig) -> faust.App:
         table_cleanup_interval=3600.0,
         key_serializer="raw",
         value_serializer="raw",
+        **faust_auth(s),
     )
 
 

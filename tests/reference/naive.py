@@ -97,7 +97,9 @@ def an_obj(v):
 
 
 def size(o):
-    return len(json.dumps(o, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    # the event as the client wrote it: the server's receivedAt stamp is not counted
+    body = {k: v for k, v in o.items() if k != "receivedAt"}
+    return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 class Bad(Exception):

@@ -194,6 +194,22 @@ def test_sizes_are_compact_utf8_alone_or_in_a_batch() -> None:
     assert [i.reason for i in parse_message(too_wide)] == ["oversize"]  # type: ignore[union-attr]
 
 
+def test_the_received_at_stamp_is_not_counted_in_the_event_size() -> None:
+    """pulse ingest stamps receivedAt (~40 bytes) after the client sent the event: an event of
+    exactly 32,768 bytes as the client wrote it stays valid once stamped, one byte more does not."""
+    def track(note: str) -> dict:
+        return {"type": "track", "event": "A", "userId": "u", "timestamp": TS, "properties": {"n": note}}
+    base = len(orjson.dumps(track("")))
+    exact, over = track("x" * (MAX_EVENT_BYTES - base)), track("x" * (MAX_EVENT_BYTES - base + 1))
+    assert len(orjson.dumps(exact)) == MAX_EVENT_BYTES
+    for doc, ok in ((exact, True), (over, False)):
+        stamped = {**doc, "receivedAt": "2026-11-30T18:50:00.123Z"}
+        assert len(orjson.dumps(stamped)) > MAX_EVENT_BYTES
+        for raw in (orjson.dumps(stamped), orjson.dumps({"batch": [stamped]})):
+            [item] = parse_message(raw)
+            assert isinstance(item, Event) is ok, (ok, item)
+
+
 def test_a_record_over_500_kb_is_one_invalid_event() -> None:
     el = {"type": "track", "event": "A", "userId": "u", "timestamp": TS, "properties": {"n": "x" * 24_000}}
     ok = orjson.dumps({"batch": [el] * 20})
