@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 
 import typer
@@ -40,6 +41,7 @@ def ingest(
     from streams.ingest.auth import KeyRing
     from streams.ingest.config import load_config
     from streams.ingest.producer import KafkaWriter
+    from streams.ingest.ratelimit import RateLimits
     from streams.kafka import ensure_topics_async
     from streams.topics import TopicNames
 
@@ -50,7 +52,8 @@ def ingest(
                    "(see `pulse ingest hash-key --help`)", err=True)
         raise typer.Exit(2)
     try:
-        keys = KeyRing(load_config(path))
+        key_config = load_config(path)
+        keys = KeyRing(key_config)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -65,7 +68,7 @@ def ingest(
     service = Ingest(keys, writer, IngestOptions(
         events_topic=names.events, dlq_topic=names.dlq, max_in_flight=s.ingest_max_in_flight,
         retry_after_seconds=s.ingest_retry_after_seconds,
-        max_future_skew_seconds=s.max_future_skew_seconds))
+        max_future_skew_seconds=s.max_future_skew_seconds), limits=RateLimits(key_config, time.monotonic()))
     host, listen = bind or s.ingest_bind, s.ingest_port if port is None else port
     try:
         import uvloop
@@ -82,8 +85,9 @@ async def _serve(service: object, host: str, port: int, n_keys: int, path: Path)
     assert isinstance(service, Ingest)
     runner = await start_server(service, host, port)
     bound = runner.addresses[0][1] if runner.addresses else port
-    typer.echo(f"pulse ingest: http://{host}:{bound} ({n_keys} write key(s) from {path}; "
-               f"events -> {service.opt.events_topic})", err=True)
+    limited = len(service.limits) if service.limits is not None else 0
+    typer.echo(f"pulse ingest: http://{host}:{bound} ({n_keys} write key(s) from {path}, {limited} "
+               f"rate-limited; events -> {service.opt.events_topic})", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,7 @@ Answers (JSON; errors carry `code` and `message`, what the official clients read
     401  no write key, or one no source in the key file has
     413  the body (on the wire or decompressed) is over 500,000 bytes
     415  a Content-Encoding other than gzip
+    429  + Retry-After: the source is over its rate limit (streams/ingest/ratelimit.py)
     503  + Retry-After: Kafka is not connected, slow (send timeout) or too far behind, or too many
          requests are in flight
 """
@@ -52,6 +53,7 @@ from streams.ingest.body import (
 )
 from streams.ingest.metrics import IngestMetrics
 from streams.ingest.producer import KafkaWriter, Unavailable
+from streams.ingest.ratelimit import RateLimits
 from streams.worker.records import dead_letter
 
 log = logging.getLogger("pulse.ingest")
@@ -81,8 +83,8 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 class Ingest:
     def __init__(self, keys: KeyRing, writer: KafkaWriter, options: IngestOptions,
-                 metrics: IngestMetrics | None = None) -> None:
-        self.keys, self.writer, self.opt = keys, writer, options
+                 metrics: IngestMetrics | None = None, limits: RateLimits | None = None) -> None:
+        self.keys, self.writer, self.opt, self.limits = keys, writer, options, limits
         self.metrics = metrics or IngestMetrics()
         self.partitioner = Partitioner()
         self.in_flight = 0
@@ -153,6 +155,7 @@ class Ingest:
         header = request.headers.get("Authorization")
         if header:
             source = self._source(self._basic(header))
+            self._rate(source)  # before the body is read
         if not self.writer.connected:
             raise self._unavailable(self.writer.error or "Kafka is not connected")
         check_length(request.content_length)
@@ -169,6 +172,7 @@ class Ingest:
             if type(key) is not str:
                 raise HttpError(400, "bad_request", "writeKey must be a string", field="writeKey")
             source = self._source(key)
+            self._rate(source)
         calls = calls_of(call, doc)
         return await self._write(call, source, calls)
 
@@ -183,6 +187,14 @@ class Ingest:
         if source is None:
             raise HttpError(401, "unauthorized", "unknown write key")
         return source
+
+    def _rate(self, source: str) -> None:
+        if self.limits is None:
+            return
+        over = self.limits.check(source, time.monotonic())
+        if over is not None:
+            self.metrics.rate_limited.labels(source).inc()
+            raise HttpError(429, "rate_limited", over.message(), retry_after=over.retry_after)
 
     async def _write(self, call: str, source: str, calls: Any) -> web.Response:
         now_us = time.time_ns() // 1000

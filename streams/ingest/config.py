@@ -3,9 +3,14 @@
     # hex, at least 16 random bytes; `pulse ingest hash-key --new-salt` prints one
     salt = "9f0c..."
 
+    [rate_limit]                     # optional: every source's limit (streams/ingest/ratelimit.py)
+    requests_per_second = 200        # average, > 0
+    burst = 400                      # requests at once, >= 1
+
     [[source]]
     name = "web-app"                 # the source's name: in logs, metrics and dead letters
     key_hash = "3a7b..."             # `pulse ingest hash-key --config <this file>` prints it
+    rate_limit = { requests_per_second = 50, burst = 100 }   # optional: this source's own
 
 Every error names the file, the key and why, in one line (`scoring.tomlconfig`).
 """
@@ -30,13 +35,23 @@ class IngestConfigError(ConfigError):
     """The write-key file is invalid (the message names file, key and why)."""
 
 
+class RateLimit(BaseModel):
+    """A token bucket: `burst` requests at once, `requests_per_second` on average."""
+
+    model_config = _STRICT
+
+    requests_per_second: float = Field(gt=0, le=1_000_000, allow_inf_nan=False)
+    burst: int = Field(ge=1, le=1_000_000)
+
+
 class Source(BaseModel):
-    """One named source and the hash of its write key."""
+    """One named source, the hash of its write key, and its own rate limit (if any)."""
 
     model_config = _STRICT
 
     name: str = Field(min_length=1, max_length=200)
     key_hash: str
+    rate_limit: RateLimit | None = None
 
     @field_validator("key_hash")
     @classmethod
@@ -53,6 +68,7 @@ class IngestConfig(BaseModel):
     salt: str
     # TOML arrays of tables arrive as lists; strict mode alone would accept only tuples.
     source: Annotated[tuple[Source, ...], Field(strict=False)]
+    rate_limit: RateLimit | None = None  # every source's, unless it has its own
 
     @field_validator("salt")
     @classmethod

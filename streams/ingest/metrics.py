@@ -28,6 +28,8 @@ class IngestMetrics:
         self.latency = Histogram("pulse_ingest_request_seconds", "Seconds from a request's arrival to its "
                                  "answer (for a 200: Kafka acknowledged every record).", ["path"],
                                  buckets=LATENCY_BUCKETS, registry=r)
+        self.rate_limited = Counter("pulse_ingest_rate_limited", "Requests answered 429: the source was "
+                                    "over its rate limit.", ["source"], registry=r)
         self.in_flight = Gauge("pulse_ingest_in_flight", "Requests being handled now.", registry=r)
         self.pending_bytes = Gauge("pulse_ingest_pending_bytes", "Bytes sent to Kafka and not yet "
                                    "acknowledged.", registry=r)

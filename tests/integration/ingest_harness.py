@@ -21,11 +21,13 @@ from streams.ingest.auth import hash_key, new_salt
 KEYS = {"web": "wk-web-0123456789", "backend": "wk-backend-9876543210"}
 
 
-def write_key_file(path: Path, keys: dict[str, str]) -> Path:
+def write_key_file(path: Path, keys: dict[str, str], extra: dict[str, str] | None = None,
+                   head: str = "") -> Path:
+    """`extra`: source name -> more TOML lines of its [[source]]; `head`: TOML before the sources."""
     salt = new_salt()
-    sources = "".join(f'[[source]]\nname = "{name}"\nkey_hash = "{hash_key(salt, key)}"\n\n'
-                      for name, key in keys.items())
-    path.write_text(f'salt = "{salt}"\n\n{sources}')
+    sources = "".join(f'[[source]]\nname = "{name}"\nkey_hash = "{hash_key(salt, key)}"\n'
+                      f'{(extra or {}).get(name, "")}\n\n' for name, key in keys.items())
+    path.write_text(f'salt = "{salt}"\n{head}\n{sources}')
     return path
 
 
@@ -37,6 +39,8 @@ class IngestProc:
     port: int = field(default_factory=free_port)
     keys: dict[str, str] = field(default_factory=lambda: dict(KEYS))
     env_extra: dict[str, str] = field(default_factory=dict)
+    key_extra: dict[str, str] = field(default_factory=dict)  # source -> more TOML (write_key_file)
+    key_head: str = ""
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -52,7 +56,7 @@ class IngestProc:
         return f"{self.prefix}events-dlq"
 
     def start(self) -> IngestProc:
-        config = write_key_file(self.tmp / f"keys-{self.port}.toml", self.keys)
+        config = write_key_file(self.tmp / f"keys-{self.port}.toml", self.keys, self.key_extra, self.key_head)
         env = {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "PULSE_TOPIC_PREFIX": self.prefix,
                **self.env_extra}
         log = (self.tmp / f"ingest-{self.port}.log").open("ab")

@@ -139,3 +139,28 @@ def test_a_decimal_form_of_an_allowed_address_reaches_it() -> None:
 
     asyncio.run(scenario())
 
+
+
+@pytest.mark.parametrize("host", ["0", "0.0.0.0", "localhost", "[::1]", "[::]",
+                                  "[::ffff:0:0]", "[::127.0.0.1]", "127.000.000.001"])
+def test_names_and_spellings_that_reach_this_machine_are_refused(host: str) -> None:
+    """0.0.0.0 and :: connect to this machine on Linux; ::127.0.0.1 is the deprecated IPv4-compatible
+    form; 127.000.000.001 has zero-padded octets."""
+    async def scenario() -> None:
+        async with Receiver("127.0.0.1", OK) as target:
+            with pytest.raises((RefusedTargetError, PermanentDeliveryError)):
+                await post(poster([]), f"http://{host}:{target.port}/x")
+            assert target.seen == []
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("host", ["2852039166", "0xa9fea9fe", "0xa9.0xfe.0xa9.0xfe", "169.254.43518",
+                                  "[::ffff:a9fe:a9fe]", "[::ffff:169.254.169.254]"])
+def test_other_spellings_of_the_metadata_address_are_refused_by_a_wide_allow_list(host: str) -> None:
+    """169.254.169.254 needs its exact /32 entry, whatever the spelling of the URL's host."""
+    async def scenario() -> None:
+        with pytest.raises(RefusedTargetError, match="cloud metadata endpoint"):
+            await post(poster(["169.254.0.0/16", "::ffff:0:0/96"]), f"http://{host}/latest/meta-data/")
+
+    asyncio.run(scenario())
