@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks for Pulse, then the Python env. Idempotent.
-#   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server,
+#   system: Java 17+ (Kafka), Maven (fetches Kafka's jars from Maven Central), redis-server, openssl,
 #           node + npm and chromium (the tests' Segment Node client, axe-core and browser),
 #           prometheus (promtool); kustomize and composecheck built with Go into .pulse/tools/bin
 #   python: .venv with the package and its dev extra, pinned by constraints.txt; scoring's hot
@@ -12,6 +12,7 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the secure stack's CA (pulse stack up --secure)
 command -v gcc >/dev/null 2>&1 || need+=(gcc)  # mypyc builds scoring's hot modules (below)
 command -v node >/dev/null 2>&1 || need+=(nodejs)  # the Segment Node client in the ingest tests
 command -v npm >/dev/null 2>&1 || need+=(npm)

@@ -21,6 +21,25 @@ from streams.settings import Settings, get_settings
 LIVE_STATES = frozenset({"Stable"})
 
 
+class HideSaslBytes(logging.Filter):
+    """aiokafka.conn logs every request at DEBUG, `SaslAuthenticateRequest` included, and with SASL
+    PLAIN its bytes are the user and the password in clear. Such a line keeps its place, without
+    the bytes (installed on `aiokafka.conn` whenever SASL is configured)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and any(type(a).__name__.startswith("SaslAuthenticate") for a in args):
+            record.args = tuple("<SASL authentication bytes hidden>"
+                                if type(a).__name__.startswith("SaslAuthenticate") else a for a in args)
+        return True
+
+
+def hide_sasl_bytes() -> None:
+    conn_log = logging.getLogger("aiokafka.conn")
+    if not any(isinstance(f, HideSaslBytes) for f in conn_log.filters):
+        conn_log.addFilter(HideSaslBytes())
+
+
 def ssl_context(s: Settings) -> ssl.SSLContext:
     """The TLS context of a Kafka client: the broker's certificate checked against PULSE_KAFKA_CA_FILE
     (or the system's CAs), host name checked."""
@@ -36,6 +55,7 @@ def kafka_auth(s: Settings | None = None) -> dict[str, Any]:
         kw["ssl_context"] = ssl_context(s)
     if s.kafka_security_protocol.startswith("SASL"):
         assert s.kafka_sasl_password is not None  # Settings checked it
+        hide_sasl_bytes()
         kw.update(sasl_mechanism=s.kafka_sasl_mechanism, sasl_plain_username=s.kafka_sasl_username,
                   sasl_plain_password=s.kafka_sasl_password.get_secret_value())
     return kw

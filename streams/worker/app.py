@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from scoring.model import Model
-from streams.kafka import ssl_context
+from streams.kafka import hide_sasl_bytes, ssl_context
 from streams.settings import Settings
 from streams.topics import ACCOUNT_STATE_TABLE, USER_ACCOUNTS_TABLE, TopicNames
 
@@ -77,6 +77,7 @@ def faust_auth(s: Settings) -> dict[str, Any]:
     if proto == "SSL":
         return {"ssl_context": context}
     assert s.kafka_sasl_password is not None  # Settings checked it
+    hide_sasl_bytes()
     creds = faust.SASLCredentials(username=s.kafka_sasl_username,
                                   password=s.kafka_sasl_password.get_secret_value(),
                                   ssl_context=context, mechanism=s.kafka_sasl_mechanism)
