@@ -41,6 +41,12 @@ say "5. state: pulse scores export (from the worker's changelog)"
 $P scores export .pulse/demo/scores.jsonl && cat .pulse/demo/scores.jsonl
 echo; echo "dead-lettered (invalid input): see topic ${PULSE_TOPIC_PREFIX}events-dlq; logs: .pulse/demo/worker.log, .pulse/demo/ingest.log"
 
+say "5b. secrets: the demo's write key and webhook signing secret appear in none of its logs"
+for secret in pulse-demo-python-key "$(grep -m1 -o 'whsec_[A-Za-z0-9+/=]*' examples/notifier.demo.toml)"; do
+  if grep -lF -- "$secret" .pulse/demo/*.log; then echo "a secret of the demo is in the log(s) above"; exit 1; fi
+done
+echo "none in $(ls .pulse/demo/*.log | wc -l) logs ($(cat .pulse/demo/*.log | wc -c) bytes)"
+
 say "6. dashboard: portfolio, at-risk list, account pages, PQLs, live alerts (pulse dashboard)"
 DASH_PORT="${PULSE_DASHBOARD_PORT:-6070}"
 # one demo dashboard at a time: the previous run's (if still up) gives way to this pipeline's
