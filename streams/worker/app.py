@@ -36,11 +36,16 @@ class WorkerConfig:
     live: bool = False  # also sweep on wall-clock ticks (`pulse worker --live`)
     live_interval: float = 5.0
     batch_size: int = 5000  # take_events: at most this many records ...
-    batch_within: float = 0.1  # ... or what arrived within this many seconds
+    # ... or what arrived within this many seconds. Faust's take_events waits this long for a
+    # batch that is not full, whatever it holds; a `scored` batch (records of up to
+    # `scored_chunk` items) is never full, so this is a floor on every hop's latency
+    # (docs/benchmarks.md, "Where the worker waited").
+    batch_within: float = 0.01
     # `events` arrives coalesced (streams/worker/transport.py): one Faust message per partition
-    # per fetch, up to broker_max_poll_records (5000) records each
-    events_batch: int = 2  # resolve takes at most this many such messages per batch
-    events_buffer: int = 8  # and the events stream buffers at most this many
+    # per fetch, up to broker_max_poll_records (5000) records each, and a few dozen records when
+    # the worker keeps up with a steady stream
+    events_batch: int = 16  # resolve takes at most this many such messages per batch
+    events_buffer: int = 32  # and the events stream buffers at most this many
     scored_chunk: int = 1000  # items per `scored` record (a record stays well under 1 MB)
 
     @classmethod
@@ -103,7 +108,10 @@ def create_app(cfg: WorkerConfig) -> faust.App:
         topic_disable_leader=True,
         processing_guarantee="at_least_once",
         consumer_auto_offset_reset="earliest",
-        producer_linger_ms=20,
+        # the agents await their sends right after making them (streams/worker/agents.py), so a
+        # linger is pure waiting; a batch's sends are all queued before that first await, so
+        # they still share produce requests
+        producer_linger_ms=0,
         producer_max_batch_size=512 * 1024,
         producer_acks=-1,
         broker_commit_every=20_000,
