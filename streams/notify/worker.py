@@ -212,8 +212,8 @@ class ChannelWorker:
         now = time.time()
         if error is None:
             mark = self.keys.delivered(self.name, entry.alert_id)
-            await self._finish(entry_id, lambda p: p.set(mark, dedup.delivered_mark(now),
-                                                         ex=self.cfg.dedup_ttl_seconds))
+            await self._record_sent(entry_id, lambda p: p.set(mark, dedup.delivered_mark(now),
+                                                              ex=self.cfg.dedup_ttl_seconds))
             metrics.DELIVERED.labels(self.name).inc()
             metrics.LATENCY.labels(self.name).observe(max(0.0, now - entry.handoff_at))
             return "delivered"
@@ -248,6 +248,24 @@ class ChannelWorker:
         except Exception as exc:  # a channel bug must not kill the worker; try again later
             log.exception("channel %s: unexpected error from send", self.name)
             return RetryableDeliveryError(f"unexpected {type(exc).__name__}: {exc}")
+
+    async def _record_sent(self, entry_id: str, extra: Any) -> None:
+        """`_finish` after a successful send, waiting out a Redis outage. A lost write here would
+        leave the entry pending, and it would be sent again after `claim_idle_seconds` with the
+        same idempotency key (the chaos harness saw this after a Redis restart: docs/chaos.md).
+        The entry stays in `_inflight` meanwhile, so this worker does not claim it (`_claim`);
+        past `send_timeout_seconds + claim_idle_seconds` the error goes up (entry left pending)."""
+        deadline = time.monotonic() + self.cfg.send_timeout_seconds + self.cfg.claim_idle_seconds
+        delay = 0.05
+        while True:
+            try:
+                await self._finish(entry_id, extra)  # idempotent: SET, XACK, XDEL
+                return
+            except (RedisError, OSError):
+                if time.monotonic() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.5)
 
     async def _finish(self, entry_id: str, extra: Any = None) -> None:
         """XACK + XDEL the entry, with `extra(pipe)` (the outcome) in the same MULTI."""
