@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import signal
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     work = a.keep or Path(tempfile.mkdtemp(prefix="pulse-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
+    # the harness's own producer and readers: a killed broker is the plan, not news
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop our broker/Redis/children on the way out
     load_before = os.getloadavg()
     try:

@@ -134,7 +134,10 @@ class Run:
             worker.kill9()
             t_kill = time.monotonic()
             worker.start()
-            r = wait_ready(self.web_port, 240)
+            r = None
+            while r is None and time.monotonic() - t_kill < 240:
+                r = wait_ready(self.web_port, 0.5)
+                self._tick(worker, notifier, 0)
             at["ready_after_kill_s"] = None if r is None else round(time.monotonic() - t_kill, 2)
             self.kills.append({"t": at["t"], "committed": last})
         elif kind == "notifier_kill":
@@ -148,7 +151,7 @@ class Run:
             notifier.start()
             n0 = sum(sinks.idle_keys())
             while sum(sinks.idle_keys()) == n0 and time.monotonic() - t_kill < 120:
-                time.sleep(0.05)
+                self._tick(worker, notifier, 0.1)  # a crash on restart is restarted, and counted
             at["delivering_again_after_s"] = round(time.monotonic() - t_kill, 2)
         else:
             service = "kafka" if kind == "broker_restart" else "redis"
@@ -164,6 +167,16 @@ class Run:
         self.say(f"[chaos {self.t():7.1f}s] {kind} at {at['progress']:,} committed: "
                  f"{ {k: v for k, v in at.items() if k not in ('fault', 't', 'progress')} }")
         return at
+
+    def _tick(self, worker: Child, notifier: Child, pause: float) -> None:
+        """While a fault handler waits: keep the offset samples (and the producer's pace) going,
+        and restart a crashed child (counted)."""
+        if time.monotonic() - getattr(self, "_last_sample", 0.0) > 0.5:
+            self._last_sample = time.monotonic()
+            self.sample()
+        worker.check()
+        notifier.check()
+        time.sleep(pause)
 
     # -- the run ------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -187,7 +200,7 @@ class Run:
         try:
             self._loop(faults, lines, worker, notifier, sinks, producer)
             t_flow = time.monotonic() - t_start
-            self._drain(sinks)
+            self._drain(sinks, worker, notifier)
             t_all = time.monotonic() - t_start
             return self._verdict(lines, worker, notifier, sinks, producer, started_iso,
                                  {"flow_s": round(t_flow, 1), "until_delivered_s": round(t_all, 1)})
@@ -217,7 +230,7 @@ class Run:
             time.sleep(0.5)
         raise TimeoutError(f"the worker did not catch up within {self.cfg.timeout} s")
 
-    def _drain(self, sinks: Sinks) -> None:
+    def _drain(self, sinks: Sinks, worker: Child, notifier: Child) -> None:
         """Until the notifier has committed every alert, nothing is queued or in backoff, and the
         receivers saw nothing new for longer than the re-claim delay (a late duplicate shows)."""
         keys = Keys(REDIS_PREFIX)
@@ -225,7 +238,7 @@ class Run:
         quiet_since, last = time.monotonic(), sinks.idle_keys()
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            time.sleep(0.5)
+            self._tick(worker, notifier, 0.5)
             now = sinks.idle_keys()
             if now != last:
                 quiet_since, last = time.monotonic(), now
