@@ -21,6 +21,7 @@ skips step 2 (and the Quix baselines), for before/after runs that need only the 
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import subprocess
 import sys
@@ -265,14 +266,22 @@ def start_dashboard(s: Settings, model_path: Path, partitions: int, log: Path
     raise RuntimeError(f"the dashboard did not get ready: see {log}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def dashboard_status(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """What the dashboard followed (accounts, alerts) and its RSS, after the pipeline caught up."""
+    """What the dashboard followed (accounts, alerts), its CPU time and RSS, once the pipeline
+    caught up."""
     st = httpx.get(url + "healthz", timeout=5).json()
     rss = None
     for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             rss = round(int(line.split()[1]) / 1024, 1)
-    return {"accounts": st["accounts"], "alerts": st["alerts"], "peak_rss_mb": rss}
+    return {"accounts": st["accounts"], "alerts": st["alerts"], "peak_rss_mb": rss,
+            "cpu_s": round(cpu_seconds(proc.pid), 2)}
 
 
 def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
@@ -303,6 +312,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     dash = start_dashboard(s, model_path, partitions, work / "dashboard.log") if dashboard else None
     dash_st = None
     try:
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = start_worker(s, model_path, partitions, work / "worker.log")
         try:
             startup_s, pipe_s = asyncio.run(pipeline(s))
@@ -312,9 +322,11 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
             dash_st = None if dash is None else dashboard_status(dash[1], dash[0])
         finally:
             stop_child(proc, 60)
+        cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # (the dashboard is not reaped yet)
     finally:
         if dash is not None:
             stop_child(dash[0], 30)
+    worker_cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "bench": "stream", "records": n_lines, "accounts": accounts, "partitions": partitions,
@@ -342,6 +354,7 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "quix_job_dead_letters": qsizes.get(names.quix_dlq),
         "worker_startup_s": round(startup_s, 2),
         "worker_peak_rss_mb": round(child_rss, 1),
+        "worker_cpu_s": round(worker_cpu, 2),  # the worker process, start to stop (latency phase included)
         "latency": lat,
         "dashboard": dash_st,  # None: no dashboard followed this run
         "workdir": str(work),
