@@ -43,6 +43,20 @@ def trait_text(v: Any) -> str:
     return s[:MAX_VALUE_CHARS]
 
 
+def _pack_components(comps: dict[str, float | None]) -> list[Any] | dict[str, float | None]:
+    """Health components as a list in `HEALTH_COMPONENTS` order (false: not in the model), which
+    leaves their names out of every account's blob; a dict with other names is kept as is."""
+    if not set(comps) <= set(HEALTH_COMPONENTS):
+        return comps
+    return [comps.get(c, False) for c in HEALTH_COMPONENTS]
+
+
+def _unpack_components(v: Any) -> dict[str, float | None] | None:
+    if v is None or isinstance(v, dict):
+        return v
+    return {c: x for c, x in zip(HEALTH_COMPONENTS, v, strict=True) if x is not False}
+
+
 def _opt(v: float) -> float | None:
     return None if v != v else v
 
@@ -158,8 +172,8 @@ class ReadModel:
             self.contrib.record(i, day, top_lifts(d.lifts, self.weights))
         # a copy: orjson's result keeps its ~4 KiB write buffer (RSS 4.7 KB/account, measured)
         self.blob[i] = memoryview(orjson.dumps([
-            [[t["event"], t["count"], t["points"]] for t in s.top_events],
-            None if h is None else h.components,
+            [self._top_row(t) for t in s.top_events],
+            None if h is None else _pack_components(h.components),
             None if h is None else list(h.tickets), self._blob_traits(i, s.traits),
             [[self.contrib.nid(n), a, b] for n, a, b in lost]])).tobytes()
         hist = self.history
@@ -178,6 +192,19 @@ class ReadModel:
             fn(i)
         return i
 
+    def _top_row(self, t: dict[str, Any]) -> list[Any]:
+        """A top event as the blob keeps it: [event id, count], + points unless they are the
+        model's weight x count (the core's rule, so nearly always left out)."""
+        row = [self.contrib.nid(t["event"]), t["count"]]
+        if self.weights.get(t["event"], 0.0) * t["count"] + 0.0 != t["points"]:
+            row.append(t["points"])
+        return row
+
+    def _top_event(self, name: str, count: int, points: float | None = None) -> dict[str, Any]:
+        if points is None:
+            points = self.weights.get(name, 0.0) * count + 0.0
+        return {"event": name, "count": count, "points": points}
+
     def _blob_traits(self, i: int, traits: dict[str, Any]) -> dict[str, Any]:
         """The traits the blob keeps: all but the indexed string values, which the trait columns
         hold already (`snapshot` puts them back)."""
@@ -191,7 +218,9 @@ class ReadModel:
                    tuple((k, col[i]) for k, col in self.trait_cols.items() if col[i] >= 0))
 
     def snapshot(self, i: int) -> AccountSnapshot:
-        top, comps, tickets, rest, _lost = orjson.loads(self.blob[i])
+        top, packed, tickets, rest, _lost = orjson.loads(self.blob[i])
+        comps = _unpack_components(packed)
+        names = self.contrib.names
         traits = {**{k: self.values[col[i]] for k, col in self.trait_cols.items()
                      if col[i] >= 0 and k not in rest}, **rest}
         health = None
@@ -207,8 +236,8 @@ class ReadModel:
         eng = Engagement(self.eng[i], BAND_NAMES[self.band[i]], ago,
                          None if ago is None else self.eng[i] - ago)
         return AccountSnapshot(self.ids[i], format_us(self.clock[i]), format_us(self.last_event[i]),
-                               eng, health, tuple({"event": n, "count": c, "points": p}
-                                                  for n, c, p in top), traits)
+                               eng, health, tuple(self._top_event(names[r[0]], *r[1:]) for r in top),
+                               traits)
 
     def events_lost(self, i: int) -> list[dict[str, Any]]:
         """Events that lifted the score `trend_days` days before the account's clock and lift it

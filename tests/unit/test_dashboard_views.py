@@ -125,6 +125,12 @@ def test_account_view_has_history_and_alerts_newest_first() -> None:
     assert a["snapshot"]["traits"] == {"plan": "team", "industry": "retail", "mrr": 500, "csm": "Dana"}
     v.rm.upsert(_snap("g", 1.0, "red", {"plan": "", "industry": 7, "csm": "x" * 300, "tier": "gold"}))
     assert v.rm.get("g").traits == {"plan": "", "industry": 7, "csm": "x" * 300, "tier": "gold"}
+    # top events and components are kept compactly (ids, a list): read back as they came
+    top = ({"event": "Login", "count": 3, "points": 3.0}, {"event": "Odd", "count": 2, "points": 7.5})
+    comps = {"usage": 40.0, "nps": None, "support": 100.0}
+    v.rm.upsert(_snap("h", 1.0, "red", {}, top=top, health=Health(70.0, "yellow", comps, "usage", None, None, ())))
+    got = v.rm.get("h")
+    assert got.top_events == top and got.health is not None and got.health.components == comps
     # seeded trend day (-12, from its first upsert), its points of days -9, -7, -2, today
     assert [h["engagement"] for h in a["history"]] == [50.0, 55.0, 45.0, 30.0, 10.0]
     assert [al["to"] for al in a["alerts"]] == ["red"]
