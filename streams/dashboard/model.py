@@ -1,11 +1,13 @@
 """The dashboard's read model: one compact row per account, columns in `array`s.
 
 An account is an index `i` into parallel columns (scores, bands, 7-day deltas, clocks, MRR,
-weakest component) plus one small orjson blob (top events, health components and tickets,
-traits) decoded only when one account is shown. Trait values are interned per indexed trait key
-(the first `max_trait_keys` keys seen; a hostile sender cannot grow the index without bound), so
-a breakdown or a filter by trait reads an `array('i')` of value ids. The daily history is the
-`History` ring beside it. No Python object per account besides its id string.
+weakest component, MRR and its source) plus one small orjson blob (top events and the events
+lost since 7 days ago as ids of the contribution ring's name table, health components as a list,
+ticket subjects, the traits the trait columns do not hold) decoded only when one account is
+shown. Trait values are interned per indexed trait key (the first `max_trait_keys` keys seen; a
+hostile sender cannot grow the index without bound), so a breakdown or a filter by trait reads
+an `array('i')` of value ids. The daily history (`History`) and the contributions of the last 8
+days (`Contributions`) are rings beside it. No Python object per account besides its id string.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ class Views:
                 "accounts": [self._risk_row(i) for i in top]}
 
     def _top(self, hits: list[int], sort: str, limit: int) -> list[int]:
-        """The first `limit` of `hits` by MRR (highest first; no mrr trait last) or by 7-day drop
+        """The first `limit` of `hits` by MRR (highest first; no MRR last) or by 7-day drop
         (largest first; no trend last), ties by account id, without sorting every hit."""
         rm = self.rm
         if sort == "drop":
