@@ -176,6 +176,8 @@ def bench_stream(
     envelopes: bool = typer.Option(False, help="Send half of the events in batch envelopes."),
     latency_rate: float = typer.Option(5000, help="Events/s during the latency phase."),
     latency_seconds: float = typer.Option(20, help="Length of the latency phase (0: skip)."),
+    latency_warmup: float = typer.Option(5, help="Seconds at the same rate before the latency phase, "
+                                         "reported apart (the first live event's catch-up sweeps)."),
     quix: bool = typer.Option(True, help="Also run the Quix Streams baselines (floor and the same job)."),
     floors: bool = typer.Option(True, help="Run the aiokafka, Faust (and Quix) floors; --no-floors: "
                                 "only the pipeline (for before/after runs)."),
@@ -190,4 +192,4 @@ def bench_stream(
 
     typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
                               latency_seconds, envelopes=envelopes, quix=quix, dashboard=dashboard,
-                              floors=floors), indent=2))
+                              floors=floors, lat_warmup=latency_warmup), indent=2))

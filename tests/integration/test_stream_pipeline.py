@@ -167,14 +167,16 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(pipeline, tmp_
 
     from streams.kafka import group_lag
 
-    # `scored` carries one record per (resolve batch, partition): kill once the score agent has
-    # committed its first record, while the rest of the stream is still ahead of it
+    # `scored` carries the resolve agent's output: kill as soon as its first record is on the
+    # broker, i.e. while the worker is in the middle of its first batches and (with commits once
+    # a second) before it has committed what it did. Waiting for the first *commit* on `scored`
+    # instead came too late once the worker caught up on these 20k records within that second.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         lags = asyncio.run(group_lag(p.bootstrap, p.names.worker_app, [p.names.events, p.names.scored]))
-        if any(x.topic == p.names.scored and (x.committed or 0) > 0 for x in lags):
+        if any(x.topic == p.names.scored and x.end > 0 for x in lags):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     p.kill()
     left = {x.topic: x.end - (x.committed or 0) for x in lags}
     assert left[p.names.events] > 0 or left[p.names.scored] > 0, f"killed after the end: {lags}"
