@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     worker_session_timeout: float = 60.0
     worker_heartbeat_interval: float = 3.0
     worker_instance_id: str | None = None
+    # at_least_once (default): a crash may repeat alerts and dead letters (same ids); exactly_once:
+    # every batch's outputs, table rows and source offsets are one Kafka transaction, so a
+    # read_committed consumer sees each once (docs/faust.md "Exactly once", its cost in docs/benchmarks.md)
+    worker_processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
 
     # pulse ingest (streams/ingest): the Segment-compatible HTTP intake
     ingest_port: int = 8088

@@ -183,6 +183,12 @@ def bench_stream(
                                 "only the pipeline (for before/after runs)."),
     dashboard: bool = typer.Option(False, help="Have a `pulse dashboard` follow the pipeline (same prefix) "
                                    "while it runs, to measure what it costs the worker."),
+    guarantee: list[str] = typer.Option(
+        ["at_least_once"], help="Run the pipeline with this processing guarantee (at_least_once or "
+        "exactly_once); repeat the option to compare them in one run, each on fresh topics."),
+    hostile_fraction: float = typer.Option(
+        0.0, min=0.0, max=0.5, help="Also run the pipeline (first --guarantee) over the same number of "
+        "records with this fraction replaced by hostile corpus cases (tests/data/hostile), e.g. 0.01."),
 ) -> None:
     """Time the Pulse pipeline against a plain aiokafka loop, the Faust floor and Quix Streams (its
     floor and the same job like for like) on the same broker and data; print JSON with every ratio."""
@@ -190,6 +196,11 @@ def bench_stream(
 
     from streams.dev.bench import run
 
+    bad = [g for g in guarantee if g not in ("at_least_once", "exactly_once")]
+    if bad:
+        err.print(f"[red]--guarantee {bad[0]!r}: not at_least_once or exactly_once[/red]")
+        raise typer.Exit(2)
     typer.echo(json.dumps(run(get_settings().bootstrap, events, accounts, partitions, latency_rate,
                               latency_seconds, envelopes=envelopes, quix=quix, dashboard=dashboard,
-                              floors=floors, lat_warmup=latency_warmup), indent=2))
+                              floors=floors, lat_warmup=latency_warmup, guarantees=tuple(guarantee),
+                              hostile_fraction=hostile_fraction), indent=2))

@@ -40,9 +40,10 @@ Records = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    # read_committed: under the worker's exactly-once, records of aborted transactions are skipped
     return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
                             auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-                            **kafka_auth())
+                            isolation_level="read_committed", **kafka_auth())
 
 
 async def _assigned(consumer: AIOKafkaConsumer, topic: str, timeout: float) -> bool:

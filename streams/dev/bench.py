@@ -36,6 +36,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from scoring.model import load_model
+from streams.dev.bench_variants import figures, outputs, ratios, run_variant, variants
 from streams.dev.produce import produce_file
 from streams.dev.stack import stop_child
 from streams.dev.telemetry import Config, write
@@ -114,9 +115,10 @@ def faust_floor(bootstrap: str, names: TopicNames, n: int, *, pulse: bool = Fals
     return None
 
 
-def start_worker(s: Settings, model_path: Path, partitions: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(s: Settings, model_path: Path, partitions: int, log: Path,
+                 guarantee: str = "at_least_once") -> subprocess.Popen[bytes]:
     env = child_env(KAFKA_BOOTSTRAP=s.bootstrap, PULSE_TOPIC_PREFIX=s.topic_prefix,
-                    PULSE_DATA_DIR=str(s.data_dir))
+                    PULSE_DATA_DIR=str(s.data_dir), PULSE_WORKER_PROCESSING_GUARANTEE=guarantee)
     return subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--model", str(model_path),
                              "--partitions", str(partitions), "--web-port", "0", "--loglevel", "warning"],
                             env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
@@ -299,7 +301,11 @@ def dashboard_status(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
 
 def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
         seed: int = 7, envelopes: bool = False, quix: bool = True, dashboard: bool = False,
-        floors: bool = True, lat_warmup: float = 5.0) -> dict[str, Any]:
+        floors: bool = True, lat_warmup: float = 5.0, guarantees: tuple[str, ...] = ("at_least_once",),
+        hostile_fraction: float = 0.0) -> dict[str, Any]:
+    """One bench run; the pipeline once per guarantee (the first is the main figure) and, with
+    `hostile_fraction`, once more over hostile input (streams/dev/bench_variants.py)."""
+    runs = variants(guarantees, hostile_fraction)
     work = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     model_path = work / "model.toml"
     model_path.write_text(BENCH_MODEL)
@@ -326,12 +332,12 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     dash_st = None
     try:
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = start_worker(s, model_path, partitions, work / "worker.log")
+        proc = start_worker(s, model_path, partitions, work / "worker.log", runs[0].guarantee)
         try:
             startup_s, pipe_s = asyncio.run(pipeline(s))
             cpu_pipe = cpu_seconds(proc.pid)  # until caught up, start-up included
             names = TopicNames.from_settings(s)
-            psizes = asyncio.run(topic_sizes(bootstrap, [names.alerts, names.dlq]))
+            psizes = outputs(bootstrap, names)  # records, read_committed (no transaction markers)
             lat = (asyncio.run(latency(s, lat_rate, lat_seconds, accounts, lat_warmup))
                    if lat_seconds > 0 else None)
             if lat is not None:
@@ -344,6 +350,10 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         if dash is not None:
             stop_child(dash[0], 30)
     worker_cpu = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+    lines = [x.strip() for x in data.read_bytes().splitlines() if x.strip()]
+    more = [figures(runs[0], n_lines, n_events, pipe_s, startup_s) | psizes]
+    more += [run_variant(v, bootstrap, lines, n_events, model_path, partitions, work, start_worker, pipeline)
+             for v in runs[1:]]
     child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
         "bench": "stream", "records": n_lines, "accounts": accounts, "partitions": partitions,
@@ -366,7 +376,8 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "ratio_faust_floor_to_quix_floor": round(floor / qfloor, 3) if floor and qfloor else None,
         "ratio_pulse_transport_floor_to_faust_floor": (round(pulse_floor / floor, 3)
                                                        if pulse_floor and floor else None),
-        "pipeline_alerts": psizes[names.alerts], "pipeline_dead_letters": psizes[names.dlq],
+        "pipeline_guarantee": runs[0].guarantee,
+        "pipeline_alerts": psizes["alerts"], "pipeline_dead_letters": psizes["dead_letters"],
         "quix_job_alerts": qsizes.get(names.quix_alerts),
         "quix_job_dead_letters": qsizes.get(names.quix_dlq),
         "worker_startup_s": round(startup_s, 2),
@@ -378,5 +389,6 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
         "worker_cpu_us_per_record": round(cpu_pipe / n_lines * 1e6, 1),
         "latency": lat,
         "dashboard": dash_st,  # None: no dashboard followed this run
+        "variants": more, **ratios(more),
         "workdir": str(work),
     }

@@ -109,9 +109,11 @@ class Router:
 
     async def run(self, bootstrap: str, topic: str, group: str, stop: asyncio.Event,
                   max_records: int = 500) -> None:
+        # read_committed: under the worker's exactly-once, records of aborted transactions are skipped
         consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
                                     enable_auto_commit=False, auto_offset_reset="earliest",
-                                    metadata_max_age_ms=5000, **kafka_auth())
+                                    metadata_max_age_ms=5000, isolation_level="read_committed",
+                                    **kafka_auth())
         try:
             await consumer.start()
         except BaseException:

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -33,9 +34,10 @@ from faust.streams import _current_event
 from streams.worker import metrics
 from streams.worker.app import Topology, WorkerConfig
 from streams.worker.changelog import TableWriter
+from streams.worker.eos import Transactions
 from streams.worker.resolve import AccountPartitioner, ResolveStep, UserMap
 from streams.worker.score import AlertRecord, ScoreStep
-from streams.worker.transport import records_of
+from streams.worker.transport import commit_in_agents, records_of
 
 log = logging.getLogger("pulse.worker")
 
@@ -45,6 +47,14 @@ Out = tuple[str, bytes | None, bytes]  # (topic, key, value)
 def _focus(event: Any) -> None:
     """Point Faust's "current event" at `event`: table reads and writes go to its partition."""
     _current_event.set(weakref.ref(event))
+
+
+def by_partition(batch: Sequence[Any]) -> list[list[Any]]:
+    """A batch's events split by source partition, each part in order (one transaction each)."""
+    parts: dict[int, list[Any]] = {}
+    for event in batch:
+        parts.setdefault(event.message.partition, []).append(event)
+    return list(parts.values())
 
 
 def _anchors(batch: Sequence[Any]) -> tuple[list[Any], dict[int, Any]]:
@@ -84,6 +94,9 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
     skew_us = int(cfg.settings.max_future_skew_seconds * 1_000_000)
     users, states = topology.users, topology.states
     chunk = cfg.scored_chunk
+    eos = Transactions(app) if cfg.settings.worker_processing_guarantee == "exactly_once" else None
+    if eos is not None:
+        commit_in_agents(app)
     # the latest event of each held `scored` partition: where its state rows are written
     score_anchors: dict[int, Any] = {}
 
@@ -98,13 +111,38 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
 
         step = ResolveStep(UserMap(lookup), AccountPartitioner(cfg.partitions), skew_us)
         writer = TableWriter(app, users)
+
+        def outputs(out: Any) -> tuple[list[Out], list[tuple[str, int, bytes]]]:
+            return ([(names.dlq, key, value) for key, value in out.dead_letters],
+                    [(names.scored, p, orjson.dumps(items[i:i + chunk]))
+                     for p, items in out.scored.items() for i in range(0, len(items), chunk)])
+
         async for batch in stream.take_events(cfg.events_batch, cfg.batch_within):
             started = time.perf_counter()  # metrics, once per batch
+            now_us = time.time_ns() // 1000
+            if eos is not None:  # one transaction per source partition of the batch
+                n, invalid = 0, Counter[str]()
+                for part in by_partition(batch):
+                    messages, anchors = _anchors(part)
+                    last = part[-1].message
+                    messages = eos.fresh(names.events, last.partition, messages)
+                    if not messages:
+                        continue  # committed already (eos.Transactions.fresh)
+                    out = step.batch(messages, now_us)
+                    dead, scored = outputs(out)
+                    for p, user, account in step.users.take_writes():
+                        await writer.put(anchors[p], user.encode(), account.encode())
+                    await eos.commit(names.events, last.partition, last.offset + 1,
+                                     [(t, k, v, None) for t, k, v in dead]
+                                     + [(t, None, v, p) for t, p, v in scored],
+                                     [writer])
+                    n += len(messages)
+                    invalid.update(out.invalid)
+                metrics.resolve_batch(n, dict(invalid), started)
+                continue
             messages, anchors = _anchors(batch)
-            out = step.batch(messages, time.time_ns() // 1000)
-            await send_all(app, [(names.dlq, key, value) for key, value in out.dead_letters],
-                           [(names.scored, p, orjson.dumps(items[i:i + chunk]))
-                            for p, items in out.scored.items() for i in range(0, len(items), chunk)])
+            out = step.batch(messages, now_us)
+            await send_all(app, *outputs(out))
             for p, user, account in step.users.take_writes():
                 await writer.put(anchors[p], user.encode(), account.encode())
             await writer.flush()
@@ -124,12 +162,28 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
     async def score(stream: Any) -> None:
         async for batch in stream.take_events(cfg.batch_size, cfg.batch_within):
             started = time.perf_counter()
-            messages, anchors = _anchors(batch)
-            out = alert_records(score_step.apply(messages))
-            await send_all(app, out)
-            score_anchors.update(anchors)
-            await persist(anchors)
-            metrics.score_batch(score_step.held(anchors), batch[0] if batch else None, out, started)
+            parts = by_partition(batch) if eos is not None else [batch]
+            sent: list[Out] = []
+            for part in parts:
+                messages, anchors = _anchors(part)
+                last = part[-1].message
+                if eos is not None:
+                    messages = eos.fresh(names.scored, last.partition, messages)
+                    if not messages:
+                        continue  # committed already (eos.Transactions.fresh)
+                out = alert_records(score_step.apply(messages))
+                score_anchors.update(anchors)
+                if eos is not None:  # the alerts, the state rows and the offset: one transaction
+                    for p, key, value in score_step.take_writes(anchors):
+                        await state_writer.put(anchors[p], key, value)
+                    await eos.commit(names.scored, last.partition, last.offset + 1,
+                                     [(t, k, v, None) for t, k, v in out], [state_writer])
+                else:
+                    await send_all(app, out)
+                    await persist(anchors)
+                sent += out
+            _, anchors = _anchors(batch)
+            metrics.score_batch(score_step.held(anchors), batch[0] if batch else None, sent, started)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
@@ -156,7 +210,13 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
             now_us = time.time_ns() // 1000
             for p, event in list(score_anchors.items()):
                 sent = alert_records(score_step.sweep(p, now_us))
-                if sent:
+                if sent and eos is not None:
+                    for _, key, value in score_step.take_writes({p: event}):
+                        await state_writer.put(event, key, value)
+                    await eos.commit(names.scored, p, None, [(t, k, v, None) for t, k, v in sent],
+                                     [state_writer])
+                    metrics.count_alerts(sent)
+                elif sent:
                     await send_all(app, sent)
                     metrics.count_alerts(sent)
                     await persist({p: event})

@@ -106,7 +106,7 @@ def create_app(cfg: WorkerConfig) -> faust.App:
         topic_partitions=cfg.partitions,
         topic_allow_declare=True,
         topic_disable_leader=True,
-        processing_guarantee="at_least_once",
+        processing_guarantee=s.worker_processing_guarantee,
         consumer_auto_offset_reset="earliest",
         # the agents await their sends right after making them (streams/worker/agents.py), so a
         # linger is pure waiting; a batch's sends are all queued before that first await, so

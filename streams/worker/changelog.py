@@ -68,16 +68,35 @@ class TableWriter:
             batch.put(key, value)
         db_for(partition).write(batch)
 
+    def take(self) -> dict[int, list[tuple[bytes, bytes]]]:
+        """The rows put since the last take, by partition (the writer is empty after)."""
+        rows, self._rows = self._rows, {}
+        return rows
+
     async def flush(self) -> int:
-        """Wait until the broker has every row put since the last flush; returns how many."""
-        rows_by_partition, self._rows, self._anchors = self._rows, {}, {}
+        """Wait until the broker has every row put since the last flush; returns how many.
+        At-least-once: the rows go to RocksDB first, then to the changelog."""
+        rows_by_partition = self.take()
         if not rows_by_partition:
             return 0
-        producer = self.app.producer._ensure_producer()  # the app's aiokafka producer
-        sent: list[tuple[int, Any]] = []  # (records in the batch, its future)
-        total = 0
+        self.store(rows_by_partition)
+        sent = await self.send(rows_by_partition, self.app.producer._ensure_producer())
+        self.mark(await self.settle(sent))
+        return sum(len(rows) for rows in rows_by_partition.values())
+
+    def store(self, rows_by_partition: dict[int, list[tuple[bytes, bytes]]]) -> None:
+        """Write the rows to the partitions' RocksDB databases."""
         for partition, rows in rows_by_partition.items():
             self._store_rows(partition, rows)
+        self._anchors = {}
+
+    async def send(self, rows_by_partition: dict[int, list[tuple[bytes, bytes]]],
+                   producer: Any) -> list[tuple[int, Any]]:
+        """Send the rows to the changelog through `producer` (an aiokafka producer: the app's, or
+        under exactly-once the transactional producer of the batch's source partition);
+        returns (records in the batch, its future) per record batch sent."""
+        sent: list[tuple[int, Any]] = []
+        for partition, rows in rows_by_partition.items():
             batch, n = producer.create_batch(), 0
             for key, value in rows:
                 if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it
@@ -89,13 +108,20 @@ class TableWriter:
                 n += 1
             if n:
                 sent.append((n, await producer.send_batch(batch, self.topic, partition=partition)))
-            total += len(rows)
+        return sent
+
+    async def settle(self, sent: list[tuple[int, Any]]) -> dict[Any, int]:
+        """Wait for the broker's acknowledgements; the highest changelog offset per partition."""
         newest: dict[Any, int] = {}
         for n, fut in sent:
             md = await fut
             last = md.offset + n - 1  # a batch's records get consecutive offsets from its base
             if last > newest.get(md.topic_partition, -1):
                 newest[md.topic_partition] = last
+        return newest
+
+    def mark(self, newest: dict[Any, int]) -> None:
+        """Record the highest changelog offset per partition as the store's persisted offset (a
+        restart replays only the changelog after it): only once the rows are in the store."""
         for tp, offset in newest.items():
             self.table.data.set_persisted_offset(tp, offset)
-        return total

@@ -121,10 +121,31 @@ def coalesce(app: Any, topics: set[str]) -> None:
     app.pulse_coalesce_topics = frozenset(topics)
 
 
+def commit_in_agents(app: Any) -> None:
+    """Under exactly-once the worker's agents commit their transactions themselves (streams/worker/eos.py)."""
+    app.pulse_commit_in_agents = True
+
+
 def records_of(message: Any) -> list[Any]:
     """The records a Faust message stands for: its batch if coalesced, else itself."""
     records = getattr(message, "records", None)
     return records if records is not None else [message]
+
+
+class ConsumerThread(stock.AIOKafkaConsumerThread):
+    """The stock consumer thread, but for the highwaters under exactly-once.
+
+    Stock `_highwaters` (faust/transport/drivers/aiokafka.py) returns, under exactly-once,
+    `consumer.last_stable_offset(tp)`, which aiokafka only knows once a fetch for that partition
+    returned (aiokafka's `last_stable_offset`: "not available until some messages are consumed").
+    At a restart table recovery asks before any fetch of the changelog, gets None, makes it -1
+    (`Recovery._build_highwaters`) and, with a local store, stops the worker with "persisted
+    offset ... is higher than the last offset in that topic (highwater) (437 > -1)"
+    (`ConsistencyError`, tables/recovery.py). `end_offsets` asks the broker; the consumer reads
+    read_committed under exactly-once, so the broker answers the last stable offset."""
+
+    async def _highwaters(self, partitions: Any) -> Any:
+        return await self._ensure_consumer().end_offsets(partitions)
 
 
 class FastConsumer(stock.Consumer):
@@ -149,6 +170,19 @@ class FastConsumer(stock.Consumer):
             else:
                 out[tp] = recs
         return out
+
+    def _new_consumer_thread(self) -> Any:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        """Stock, except under the worker's exactly-once (`commit_in_agents`): the agents commit
+        each batch's offsets inside its transaction (streams/worker/eos.py), so Faust's periodic
+        commit, which would commit a transaction half way through a batch from another task,
+        only records what is committed."""
+        if self.in_transaction and getattr(self.app, "pulse_commit_in_agents", False):
+            self._committed_offset.update({tp: o for tp, o in offsets.items() if tp in self.assignment()})
+            return False
+        return await super()._commit_offsets(offsets, start_new_transaction)
 
     def _to_message(self, tp: Any, record: Any) -> Any:
         message = super()._to_message(tp, record)

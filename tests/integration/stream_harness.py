@@ -39,6 +39,8 @@ class Pipeline:
     prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
     web_port: int = field(default_factory=free_port)  # the worker's /metrics, /healthz, /ready
     proc: subprocess.Popen[bytes] | None = None
+    guarantee: str = "at_least_once"  # PULSE_WORKER_PROCESSING_GUARANTEE
+
 
     @property
     def settings(self) -> Settings:
@@ -51,7 +53,7 @@ class Pipeline:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "PULSE_TOPIC_PREFIX": self.prefix,
-                "PULSE_DATA_DIR": str(self.tmp / "data")}
+                "PULSE_DATA_DIR": str(self.tmp / "data"), "PULSE_WORKER_PROCESSING_GUARANTEE": self.guarantee}
 
     def start(self) -> None:
         create_topics(self.settings, self.partitions)  # before anything is produced
@@ -81,20 +83,20 @@ class Pipeline:
         asyncio.run(wait_caught_up(self.bootstrap, names.worker_app,
                                    [names.events, names.scored], timeout=timeout, settle=settle))
 
-    def alerts(self) -> list[dict[str, Any]]:
-        """The alerts on the topic as JSON objects; each one is checked against the alert contract
-        on the way: it parses, and re-serializes to the very bytes the worker wrote."""
+    def alerts(self, isolation_level: str = "read_uncommitted") -> list[dict[str, Any]]:
+        """The alerts on the topic as JSON objects, repeats included; each one is checked against
+        the alert contract on the way: it parses, and re-serializes to the very bytes the worker wrote."""
         got: list[bytes] = []
-        asyncio.run(tail(self.bootstrap, self.names.alerts, from_beginning=True,
-                         idle_exit=3.0, emit=got.append))
+        asyncio.run(tail(self.bootstrap, self.names.alerts, from_beginning=True, idle_exit=3.0,
+                         emit=got.append, dedupe=False, isolation_level=isolation_level))
         for v in got:
             assert Alert.parse(v).to_json() == v, v
         return [orjson.loads(v) for v in got]
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def dead_letters(self, isolation_level: str = "read_uncommitted") -> list[dict[str, Any]]:
         got: list[bytes] = []
-        asyncio.run(tail(self.bootstrap, self.names.dlq, from_beginning=True,
-                         idle_exit=3.0, emit=got.append))
+        asyncio.run(tail(self.bootstrap, self.names.dlq, from_beginning=True, idle_exit=3.0,
+                         emit=got.append, dedupe=False, isolation_level=isolation_level))
         return [orjson.loads(v) for v in got]
 
     def export(self, model: Model) -> list[dict[str, Any]]:

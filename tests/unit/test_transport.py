@@ -230,3 +230,53 @@ def test_the_private_faust_hooks_the_table_writer_uses_are_there() -> None:
     assert "db.put(key, value)" in inspect.getsource(Store._set)  # the store's own write: a plain put
     assert callable(faust_aiokafka.Producer._ensure_producer)
     assert callable(AIOKafkaProducer.create_batch) and callable(AIOKafkaProducer.send_batch)
+
+
+def test_the_faust_exactly_once_hooks_the_agents_use_are_there() -> None:
+    """Under exactly-once the agents commit through the transactional producers Faust starts per
+    source partition, and FastConsumer._commit_offsets leaves Faust's own commit out
+    (streams/worker/eos.py, docs/faust.md section 4)."""
+    from aiokafka import AIOKafkaProducer
+
+    from streams.worker.eos import Transactions
+
+    # Faust's transactional id per source partition, as Transactions.transactional_id builds it
+    assert 'transactional_id_format = "{group_id}-{tpg.group}-{tpg.partition}"' in inspect.getsource(
+        faust_consumer.TransactionManager)
+    assert 'f"{group_id}-{group}-{tp.partition}"' in inspect.getsource(faust_consumer.TransactionManager.commit)
+    # the producers and their locks, keyed by transactional id
+    assert isinstance(faust_aiokafka.Producer._transaction_producers, dict)
+    assert isinstance(faust_aiokafka.Producer._trn_locks, dict)
+    assert "self._transaction_producers[transactional_id] = transaction_producer" in inspect.getsource(
+        faust_aiokafka.Producer.begin_transaction)
+    # Faust's commit under exactly-once goes through _commit_offsets -> transactions.commit
+    src = inspect.getsource(faust_consumer.Consumer._commit_offsets)
+    assert "self.transactions.commit(" in src and "self._committed_offset.update(" in src
+    assert list(inspect.signature(faust_consumer.Consumer._commit_offsets).parameters) == [
+        "self", "offsets", "start_new_transaction"]
+    assert FastConsumer._commit_offsets is not faust_consumer.Consumer._commit_offsets
+    for name in ("send_offsets_to_transaction", "commit_transaction", "begin_transaction"):
+        assert callable(getattr(AIOKafkaProducer, name))
+
+    class App:
+        class conf:
+            id = "pulse-worker"
+
+        class assignor:
+            @staticmethod
+            def group_for_topic(topic: str) -> int:
+                return {"events": 0, "scored": 0}[topic]
+
+    assert Transactions(App()).transactional_id("scored", 3) == "pulse-worker-0-3"
+
+
+def test_the_highwaters_replaced_under_exactly_once_are_stock_s() -> None:
+    """transport.ConsumerThread._highwaters replaces stock's last_stable_offset branch (None before
+    the first fetch: recovery then fails with ConsistencyError); stock still has that branch."""
+    stock = inspect.getsource(faust_aiokafka.AIOKafkaConsumerThread._highwaters)
+    assert "consumer.last_stable_offset(tp)" in stock and "await consumer.end_offsets(partitions)" in stock
+    assert "AIOKafkaConsumerThread(self, loop=self.loop, beacon=self.beacon)" in inspect.getsource(
+        faust_aiokafka.Consumer._new_consumer_thread)
+    assert issubclass(transport.ConsumerThread, faust_aiokafka.AIOKafkaConsumerThread)
+    assert 'isolation_level = "read_committed"' in inspect.getsource(
+        faust_aiokafka.AIOKafkaConsumerThread._create_worker_consumer)
