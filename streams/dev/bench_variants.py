@@ -5,7 +5,7 @@ run, each a fresh worker on fresh topics over the same generated events.
   costs against at-least-once on the same data, broker and machine state;
 - with a hostile fraction, one more run with the first guarantee over the same number of
   records, that fraction of them replaced by wholly invalid cases of the hostile corpus
-  (streams/dev/corpus.py `mix`): what 1% hostile input costs against clean input.
+  (streams/dev/corpus.py `mix`): what hostile input costs against clean input.
 
 Records are counted with a `read_committed` consumer: under exactly-once the topics' end offsets
 also count the transactions' commit markers.
