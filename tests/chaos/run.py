@@ -53,6 +53,7 @@ class ChaosConfig:
     stall_seconds: float = 1.5
     outage_seconds: float = 3.0   # how long the broker / Redis stay down
     timeout: float = 1800.0
+    stall_seconds: float = 90.0   # no committed progress this long while records wait: a stall
     route_to: tuple[str, ...] | None = ("at_risk", "red")  # bands routed to the channels (None: all)
 
 
@@ -93,6 +94,7 @@ class Run:
         self.progress = 0
         self.t0 = time.monotonic()
         self.claim_idle = 4.0
+        self.stalls: list[dict[str, Any]] = []
 
     def t(self) -> float:
         return round(time.monotonic() - self.t0, 2)
@@ -215,10 +217,16 @@ class Run:
         deadline = time.monotonic() + self.cfg.timeout
         todo = list(faults)
         n = len(lines)
+        seen, moved = -1, time.monotonic()
         while time.monotonic() < deadline:
             self.sample()
             worker.check()
             notifier.check()
+            if self.progress != seen:
+                seen, moved = self.progress, time.monotonic()
+            elif time.monotonic() - moved > self.cfg.stall_seconds and self._behind():
+                self._unstall(worker, notifier)  # fails the verdict; the rest of the run goes on
+                moved = time.monotonic()
             if todo and self.progress >= todo[0][0] * n:
                 _, kind = todo.pop(0)
                 self.events_log.append(self.fault(kind, worker, notifier, sinks))
@@ -229,6 +237,24 @@ class Run:
                     return
             time.sleep(0.5)
         raise TimeoutError(f"the worker did not catch up within {self.cfg.timeout} s")
+
+    def _behind(self) -> bool:
+        s = self.samples[-1] if self.samples else None
+        return bool(s) and any(s["committed"].get(k, 0) < e for k, e in s["end"].items())  # type: ignore[index]
+
+    def _unstall(self, worker: Child, notifier: Child) -> None:
+        """The worker's committed offset has not moved for `stall_seconds` while records wait: a
+        stall (the regression the offsets check is about). Recorded with the worker's own count
+        of consumed events, then the worker is killed and restarted so the run can finish."""
+        s = self.samples[-1]
+        metrics = _scrape(self.web_port)
+        self.stalls.append({"t": self.t(), "committed": s["committed"], "end": s["end"],
+                            "stalled_for_s": self.cfg.stall_seconds, "worker_metrics": metrics})
+        self.say(f"[chaos {self.t():7.1f}s] WORKER STALLED: committed {s['committed']} of {s['end']}, "
+                 f"{metrics}; restarting it")
+        worker.kill9()
+        worker.start()
+        wait_ready(self.web_port, 240)
 
     def _drain(self, sinks: Sinks, worker: Child, notifier: Child) -> None:
         """Until the notifier has committed every alert, nothing is queued or in backoff, and the
@@ -289,6 +315,8 @@ class Run:
                         "details": worker.crashes + notifier.crashes + self._stack_crashes()},
             "offsets": verdict.offsets_check(self.samples, self.kills, final),
         }
+        checks["offsets"]["stalls"] = self.stalls
+        checks["offsets"]["ok"] = checks["offsets"]["ok"] and not self.stalls
         checks["crashes"]["ok"] = checks["crashes"]["count"] == 0
         checks["redelivery_examples"] = self._why_again(sinks)
         lost = checks["alerts_topic"]["lost"] + sum(d["lost"] for d in checks["deliveries"])
@@ -332,6 +360,19 @@ class Run:
 
     def _stack_crashes(self) -> list[dict[str, Any]]:
         return [{"process": s, "returncode": None} for s in ("kafka", "redis") if not self.stack.alive(s)]
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """The worker's consumed/accepted event counters from its /metrics (empty if unreachable)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    return {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in text.splitlines()
+            if ln.startswith("pulse_events_total")}
 
 
 def _iso_us(iso: str) -> int:

@@ -57,9 +57,18 @@ def alerts_check(topic: list[dict[str, Any]], want: list[dict[str, Any]]) -> dic
     invented = sorted(set(ids) - want_ids)
     seen: set[str] = set()
     unique = [a for a in topic if not (a["alert_id"] in seen or seen.add(a["alert_id"]))]  # type: ignore[func-returns-value]
-    order_ok = _per_account(unique) == _per_account(want)
+    have_seq, want_seq = _per_account(unique), _per_account(want)
+    order_ok = have_seq == want_seq
+    differ = sorted(a for a in want_seq if have_seq.get(a) != want_seq[a])
+    example: dict[str, Any] = {}
+    if differ:
+        a = differ[0]
+        h, w = have_seq.get(a, []), want_seq[a]
+        i = next((k for k, (x, y) in enumerate(zip(h, w, strict=False)) if x != y), min(len(h), len(w)))
+        example = {"account": a, "index": i, "topic": h[i:i + 3], "replay": w[i:i + 3]}
     return {"expected": len(want_ids), "on_topic": len(topic), "lost": len(lost), "invented": len(invented),
             "repeated_on_topic": sum(n - 1 for n in ids.values()), "order_per_account_ok": order_ok,
+            "accounts_out_of_order": len(differ), "out_of_order_example": example,
             "lost_examples": lost[:5], "ok": not lost and not invented and order_ok}
 
 

@@ -25,7 +25,8 @@ def test_alerts_lost_invented_repeated_and_order() -> None:
     invented = verdict.alerts_check([*want, alert(4)], want)
     assert not invented["ok"] and invented["invented"] == 1
     swapped = verdict.alerts_check([alert(2), alert(1), alert(3)], want)
-    assert not swapped["ok"] and not swapped["order_per_account_ok"]
+    assert not swapped["ok"] and not swapped["order_per_account_ok"] and swapped["accounts_out_of_order"] == 1
+    assert swapped["out_of_order_example"]["index"] == 0
 
 
 @dataclass
