@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--session-timeout", type=float, default=d.session_timeout)
     ap.add_argument("--no-static-membership", action="store_true")
     ap.add_argument("--guarantee", default=None,
-                    help="worker processing guarantee (PULSE_PROCESSING_GUARANTEE), e.g. exactly_once")
+                    help="worker processing guarantee (PULSE_WORKER_PROCESSING_GUARANTEE), e.g. exactly_once")
     ap.add_argument("--route-to", default="at_risk,red",
                     help="bands routed to the two channels, comma-separated, or 'all'")
     ap.add_argument("--lead", type=int, default=d.lead, help="producer's lead over the worker (records)")

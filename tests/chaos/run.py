@@ -49,7 +49,7 @@ class ChaosConfig:
     lead: int = 40_000            # the producer stays at most this far ahead of the worker
     session_timeout: float = 10.0
     static_membership: bool = True
-    guarantee: str | None = None  # PULSE_PROCESSING_GUARANTEE for the worker (None: its default)
+    guarantee: str | None = None  # PULSE_WORKER_PROCESSING_GUARANTEE for the worker (None: its default)
     stall_seconds: float = 1.5
     outage_seconds: float = 3.0   # how long the broker / Redis stay down
     timeout: float = 1800.0
@@ -108,7 +108,7 @@ class Run:
         if self.cfg.static_membership:
             wenv["PULSE_WORKER_INSTANCE_ID"] = "chaos-worker-0"
         if self.cfg.guarantee:
-            wenv["PULSE_PROCESSING_GUARANTEE"] = self.cfg.guarantee
+            wenv["PULSE_WORKER_PROCESSING_GUARANTEE"] = self.cfg.guarantee
         worker = Child("worker", ["worker", "--partitions", "1", "--web-port", str(self.web_port),
                                   "--loglevel", "warning"], env_for(base, wenv), self.dir / "worker.log")
         cfg = self.dir / "notifier.toml"

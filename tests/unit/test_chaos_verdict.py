@@ -24,6 +24,8 @@ def test_alerts_lost_invented_repeated_and_order() -> None:
     assert not lost["ok"] and lost["lost"] == 1 and lost["lost_examples"] == ["id2"]
     invented = verdict.alerts_check([*want, alert(4)], want)
     assert not invented["ok"] and invented["invented"] == 1
+    twice = verdict.alerts_check([alert(1), alert(1), alert(2), alert(3)], [alert(1), alert(1), *want[1:]])
+    assert twice["ok"] and twice["repeated_on_topic"] == 0  # replay made id1 twice: not a repeat
     swapped = verdict.alerts_check([alert(2), alert(1), alert(3)], want)
     assert not swapped["ok"] and not swapped["order_per_account_ok"] and swapped["accounts_out_of_order"] == 1
     assert swapped["out_of_order_example"]["index"] == 0
