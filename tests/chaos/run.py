@@ -53,7 +53,7 @@ class ChaosConfig:
     stall_seconds: float = 1.5
     outage_seconds: float = 3.0   # how long the broker / Redis stay down
     timeout: float = 1800.0
-    stall_seconds: float = 90.0   # no committed progress this long while records wait: a stall
+    worker_stall_seconds: float = 90.0  # no committed progress this long while records wait: a stall
     route_to: tuple[str, ...] | None = ("at_risk", "red")  # bands routed to the channels (None: all)
 
 
@@ -224,7 +224,7 @@ class Run:
             notifier.check()
             if self.progress != seen:
                 seen, moved = self.progress, time.monotonic()
-            elif time.monotonic() - moved > self.cfg.stall_seconds and self._behind():
+            elif time.monotonic() - moved > self.cfg.worker_stall_seconds and self._behind():
                 self._unstall(worker, notifier)  # fails the verdict; the rest of the run goes on
                 moved = time.monotonic()
             if todo and self.progress >= todo[0][0] * n:
@@ -243,13 +243,13 @@ class Run:
         return bool(s) and any(s["committed"].get(k, 0) < e for k, e in s["end"].items())  # type: ignore[index]
 
     def _unstall(self, worker: Child, notifier: Child) -> None:
-        """The worker's committed offset has not moved for `stall_seconds` while records wait: a
+        """The worker's committed offset has not moved for `worker_stall_seconds` while records wait: a
         stall (the regression the offsets check is about). Recorded with the worker's own count
         of consumed events, then the worker is killed and restarted so the run can finish."""
         s = self.samples[-1]
         metrics = _scrape(self.web_port)
         self.stalls.append({"t": self.t(), "committed": s["committed"], "end": s["end"],
-                            "stalled_for_s": self.cfg.stall_seconds, "worker_metrics": metrics})
+                            "stalled_for_s": self.cfg.worker_stall_seconds, "worker_metrics": metrics})
         self.say(f"[chaos {self.t():7.1f}s] WORKER STALLED: committed {s['committed']} of {s['end']}, "
                  f"{metrics}; restarting it")
         worker.kill9()
