@@ -167,23 +167,36 @@ def test_kill_9_three_times_mid_stream_same_final_state_no_alert_lost_or_invente
     write(Config(events=20000, accounts=200, days=60, seed=11), events)
     model = load_model(None)
     p = pipeline()
-    p.produce(events)  # all in before the worker starts: it is killed three times while catching up
-    p.start()
+    # The worker catches up on 20k records within about a second, faster than a kill timed on its
+    # commits can land. So the input goes in four parts: after each of the first three the worker
+    # is killed as soon as its first `scored` record for that part is on the broker (in the middle
+    # of its batches, before its once-a-second commit), restarted, and the next part follows.
+    lines = events.read_bytes().splitlines(keepends=True)
+    cut = len(lines) // 4
+    parts = [lines[:cut], lines[cut:2 * cut], lines[2 * cut:3 * cut], lines[3 * cut:]]
     names = TopicNames.from_settings(p.settings)
     group, topics = names.worker_app, [names.events, names.scored]
-    kills, progress = 0, 0
-    while kills < 3:
-        lags = asyncio.run(group_lag(p.bootstrap, group, topics))
-        done = sum(x.committed or 0 for x in lags)
-        left = sum(x.end - (x.committed or 0) for x in lags)
-        if left == 0:
-            break  # caught up before the third kill: the kills that happened still count below
-        if done > progress:  # the worker made (committed) progress since the last kill
-            p.kill()
-            kills += 1
-            progress = done
-            p.start()
-        time.sleep(0.1)
-    assert kills >= 2, f"only {kills} kills landed mid-stream"
+    p.start()
+    kills, uncommitted_at_kill = 0, 0
+    for n, part in enumerate(parts):
+        before = sum(x.end for x in asyncio.run(group_lag(p.bootstrap, group, topics)) if x.topic == names.scored)
+        chunk = tmp_path / f"part-{n}.jsonl"
+        chunk.write_bytes(b"".join(part))
+        p.produce(chunk)
+        if n == len(parts) - 1:
+            break
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            lags = asyncio.run(group_lag(p.bootstrap, group, topics))
+            if sum(x.end for x in lags if x.topic == names.scored) > before:
+                break
+            time.sleep(0.02)
+        p.kill()
+        kills += 1
+        uncommitted_at_kill += sum(x.end - (x.committed or 0) for x in lags) > 0
+        p.start()
+    assert kills == 3
+    # a kill after the worker had committed everything it read would test nothing
+    assert uncommitted_at_kill >= 1, "every kill came after the worker had committed all it read"
     p.wait_caught_up(timeout=600)
     assert_recovered(p, events, model)
