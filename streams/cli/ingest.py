@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import typer
 
 from streams.cli import app, bench_app
+from streams.lifecycle import stop_on_signals
 from streams.settings import get_settings
 
 ingest_app = typer.Typer(
@@ -88,10 +88,7 @@ async def _serve(service: object, host: str, port: int, n_keys: int, path: Path)
     limited = len(service.limits) if service.limits is not None else 0
     typer.echo(f"pulse ingest: http://{host}:{bound} ({n_keys} write key(s) from {path}, {limited} "
                f"rate-limited; events -> {service.opt.events_topic})", err=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -19,6 +18,7 @@ from streams.dashboard.model import ReadModel
 from streams.dashboard.server import Dashboard
 from streams.dashboard.views import Views
 from streams.kafka import ensure_topics_async
+from streams.lifecycle import stop_on_signals
 from streams.offline.report import histogram_edges
 from streams.settings import Settings
 from streams.topics import TopicNames
@@ -67,10 +67,7 @@ async def serve(s: Settings, model: Model, *, port: int, bind: str, sweep_second
                                 "with --port or PULSE_DASHBOARD_PORT") from None
     bound = runner.addresses[0][1] if runner.addresses else port
     print(f"dashboard: http://{bind}:{bound}/", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     starter = asyncio.create_task(dash.follower.start())
     try:
         await stop.wait()

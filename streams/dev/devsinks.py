@@ -15,13 +15,14 @@ import base64
 import email.policy
 import hashlib
 import hmac
-import signal
 import sys
 from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
 import orjson
+
+from streams.lifecycle import stop_on_signals
 
 
 def _say(line: str) -> None:
@@ -84,10 +85,7 @@ async def main(webhook_port: int, smtp_port: int, secret: str | None) -> None:
     smtp = Controller(_Inbox(), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     _say(f"[sinks] webhook receiver on http://127.0.0.1:{webhook_port}/, SMTP inbox on 127.0.0.1:{smtp_port}")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

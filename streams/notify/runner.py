@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -12,6 +11,7 @@ from typing import Literal
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from streams.lifecycle import stop_on_signals
 from streams.notify.channel import Channel
 from streams.notify.config import NotifierConfig
 from streams.notify.keys import Keys
@@ -38,9 +38,7 @@ async def run(cfg: NotifierConfig, channels: Mapping[str, Channel], where: Endpo
     `outage`: probes Kafka and Redis while it has them down, to log when they are back."""
     stop = stop or asyncio.Event()
     if install_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
     redis = Redis.from_url(where.redis_url, decode_responses=True,
                            max_connections=max(64, 4 * cfg.notifier.concurrency * max(1, len(channels))))
     keys = Keys(cfg.notifier.redis_prefix)
