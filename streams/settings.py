@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     worker_session_timeout: float = 60.0
     worker_heartbeat_interval: float = 3.0
     worker_instance_id: str | None = None
+    # the commit watchdog (streams/worker/commits.py): one warning when a partition's committed offset
+    # has not moved for this long while records past it were delivered
+    worker_commit_stall_seconds: float = Field(default=30.0, gt=0)
     # at_least_once (default): a crash may repeat alerts and dead letters (same ids); exactly_once:
     # every batch's outputs, table rows and source offsets are one Kafka transaction, so a
     # read_committed consumer sees each once (docs/faust.md "Exactly once", its cost in docs/benchmarks.md)

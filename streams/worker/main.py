@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import faust
 
-from streams.worker import metrics, transport
+from streams.worker import commits, metrics, transport
 from streams.worker.agents import register_agents
 from streams.worker.app import WorkerConfig, create_app, declare
 from streams.worker.score import ScoreStep
@@ -25,4 +25,5 @@ def build_worker(cfg: WorkerConfig) -> faust.App:
     s, names = cfg.settings, cfg.names
     register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
                  lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
+    commits.install(app, s.worker_commit_stall_seconds)
     return app

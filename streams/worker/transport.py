@@ -45,6 +45,7 @@ for truth).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Coroutine, Generator
 from typing import Any, cast
 
@@ -155,6 +156,18 @@ class FastConsumer(stock.Consumer):
     suspended = 0
     coalesced_batches = 0
     coalesced_records = 0
+    commit_started: float | None = None  # monotonic start of the running commit (streams/worker/commits.py)
+    commits = 0
+    commit_task: asyncio.Task[Any] | None = None
+
+    async def force_commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:
+        """Stock; only notes when the running commit started (shown by the commit watchdog)."""
+        self.commit_started, self.commit_task = time.monotonic(), asyncio.current_task()
+        try:
+            return cast(bool, await super().force_commit(topics, start_new_transaction=start_new_transaction))
+        finally:
+            self.commit_started = None
+            self.commits += 1
 
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         records = await super()._getmany(active_partitions, timeout)

@@ -6,6 +6,9 @@
               `PULSE_LAG_INTERVAL` seconds, a window of `PULSE_LAG_SAMPLES` commits); it also
               sets the `pulse_consumer_lag*` gauges for the partitions assigned to this worker
               (so with several workers every partition is reported once, `sum by` is right);
+- `/pulse/consumer` JSON: the consumer class, its drain-loop counters and, per partition, Faust's
+              commit bookkeeping (committed / read offsets, acked, gaps, a running commit:
+              `streams.worker.commits`);
 - `/healthz`  liveness: 200 while the event loop answers;
 - `/ready`    readiness: 200 once the worker has joined its consumer group (a first assignment,
               even an empty one: a standby is ready) and is not rebalancing or recovering tables;
@@ -25,6 +28,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from streams.worker import metrics
+from streams.worker.commits import bookkeeping, commit_awaits
 from streams.worker.lagmon import LagMonitor
 
 log = logging.getLogger("pulse.web")
@@ -80,7 +84,10 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
                           "fast": getattr(consumer, "fast", None),
                           "suspended": getattr(consumer, "suspended", None),
                           "coalesced_batches": getattr(consumer, "coalesced_batches", None),
-                          "coalesced_records": getattr(consumer, "coalesced_records", None)})
+                          "coalesced_records": getattr(consumer, "coalesced_records", None),
+                          "commits": getattr(consumer, "commits", None),
+                          "partitions": bookkeeping(consumer),
+                          "commit_awaits": commit_awaits(consumer)})
 
     @app.page("/healthz")
     async def healthz_view(self: faust.web.View, request: faust.web.Request) -> faust.web.Response:

@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--route-to", default="at_risk,red",
                     help="bands routed to the two channels, comma-separated, or 'all'")
     ap.add_argument("--lead", type=int, default=d.lead, help="producer's lead over the worker (records)")
+    ap.add_argument("--worker-loglevel", default=d.worker_loglevel,
+                    help="the worker's --loglevel (info shows Faust's commit and rebalance lines)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the run's folder here (logs, input)")
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON verdict here")
     a = ap.parse_args(argv)
@@ -44,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                       redis_restarts=a.redis_restarts, notifier_kills=a.notifier_kills,
                       fail_rate=a.fail_rate, session_timeout=a.session_timeout,
                       static_membership=not a.no_static_membership, guarantee=a.guarantee, lead=a.lead,
-                      route_to=None if a.route_to == "all" else tuple(a.route_to.split(",")))
+                      route_to=None if a.route_to == "all" else tuple(a.route_to.split(",")),
+                      worker_loglevel=a.worker_loglevel)
     work = a.keep or Path(tempfile.mkdtemp(prefix="pulse-chaos-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()

@@ -55,6 +55,7 @@ class ChaosConfig:
     timeout: float = 1800.0
     worker_stall_seconds: float = 90.0  # no committed progress this long while records wait: a stall
     route_to: tuple[str, ...] | None = ("at_risk", "red")  # bands routed to the channels (None: all)
+    worker_loglevel: str = "warning"  # info also shows Faust's "Discarded commit for revoked partitions"
 
 
 def schedule(cfg: ChaosConfig) -> list[tuple[float, str]]:
@@ -110,7 +111,8 @@ class Run:
         if self.cfg.guarantee:
             wenv["PULSE_WORKER_PROCESSING_GUARANTEE"] = self.cfg.guarantee
         worker = Child("worker", ["worker", "--partitions", "1", "--web-port", str(self.web_port),
-                                  "--loglevel", "warning"], env_for(base, wenv), self.dir / "worker.log")
+                                  "--loglevel", self.cfg.worker_loglevel], env_for(base, wenv),
+                       self.dir / "worker.log")
         cfg = self.dir / "notifier.toml"
         cfg.write_text(notifier_toml(sinks, self.claim_idle, self.cfg.stall_seconds, self.cfg.route_to))
         notifier = Child("notifier", ["notifier", "--config", str(cfg), "--metrics-port", "0",
@@ -248,10 +250,14 @@ class Run:
         of consumed events, then the worker is killed and restarted so the run can finish."""
         s = self.samples[-1]
         metrics = _scrape(self.web_port)
+        consumer = _consumer_view(self.web_port)
+        dump = self.dir / f"stall-{len(self.stalls) + 1}.pyspy.txt"
+        _pyspy(worker, dump)
         self.stalls.append({"t": self.t(), "committed": s["committed"], "end": s["end"],
-                            "stalled_for_s": self.cfg.worker_stall_seconds, "worker_metrics": metrics})
+                            "stalled_for_s": self.cfg.worker_stall_seconds, "worker_metrics": metrics,
+                            "bookkeeping": consumer.get("partitions"), "stack_dump": dump.name})
         self.say(f"[chaos {self.t():7.1f}s] WORKER STALLED: committed {s['committed']} of {s['end']}, "
-                 f"{metrics}; restarting it")
+                 f"{metrics}, bookkeeping {consumer.get('partitions')}; stacks in {dump}; restarting it")
         worker.kill9()
         worker.start()
         wait_ready(self.web_port, 240)
@@ -373,6 +379,30 @@ def _scrape(port: int) -> dict[str, float]:
         return {}
     return {ln.split(" ")[0]: float(ln.split(" ")[1]) for ln in text.splitlines()
             if ln.startswith("pulse_events_total")}
+
+
+def _consumer_view(port: int) -> dict[str, Any]:
+    """The worker's /pulse/consumer (its commit bookkeeping per partition; empty if unreachable)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/pulse/consumer", timeout=3) as r:
+            return dict(orjson.loads(r.read()))
+    except OSError:
+        return {}
+
+
+def _pyspy(child: Any, out: Path) -> None:
+    """Every thread's and task's stack of the running worker (py-spy dump), for a stall's record."""
+    if child.proc is None:
+        return
+    spy = Path(sys.executable).parent / "py-spy"
+    try:
+        r = subprocess.run([str(spy), "dump", "--locals", "--pid", str(child.proc.pid)], capture_output=True,
+                           timeout=60, text=True)
+        out.write_text(r.stdout + r.stderr)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        out.write_text(f"py-spy failed: {exc!r}\n")
 
 
 def _iso_us(iso: str) -> int:

@@ -58,6 +58,15 @@ def test_the_worker_runs_the_fast_consumer_and_coalesces_fetches(pipeline, tmp_p
     assert view["coalesced_records"] >= n // 2, view
     assert view["coalesced_batches"] * 10 <= view["coalesced_records"], view
     assert view["fast"] + view["suspended"] < n // 2, view  # far fewer Faust messages than records
+    # the commit bookkeeping (streams/worker/commits.py): caught up, Faust's committed offsets are
+    # the log ends the broker has, and nothing is left acked or in a gap
+    rows = {r["tp"]: r for r in view["partitions"]}
+    events = [r for r in rows.values() if r["topic"] == p.names.events]
+    assert events and all(r["assigned"] for r in events), rows
+    assert sum(r["committed"] or 0 for r in events) == n, rows
+    assert all(r["acked"] == 0 and r["gap_offsets"] == 0 for r in events), rows
+    metrics = httpx.get(f"http://127.0.0.1:{p.web_port}/metrics", timeout=10).text
+    assert f'pulse_consumer_committed_offset{{partition="0",topic="{p.names.events}"}}' in metrics, metrics[-2000:]
 
 
 def _lines(path: Path) -> list[str]:
