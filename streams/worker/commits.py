@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
@@ -31,8 +31,12 @@ def _key(tp: Any) -> str:
     return f"{tp.topic}[{tp.partition}]"
 
 
-def bookkeeping(consumer: Any, now: float | None = None) -> list[dict[str, Any]]:
-    """One dict per partition the consumer knows about (assigned, or with offsets still in its maps)."""
+def bookkeeping(consumer: Any, now: float | None = None,
+                broker: Mapping[str, int | None] | None = None) -> list[dict[str, Any]]:
+    """One dict per partition the consumer knows about (assigned, or with offsets still in its maps).
+    `broker`: the group's committed offsets as the broker has them ("topic[p]" -> offset), from the
+    worker's lag monitor; Faust's own `committed` can be ahead of it (a commit the broker refused
+    is still recorded by stock Faust, docs/chaos.md "The commit stall")."""
     now = time.monotonic() if now is None else now
     try:
         assigned = set(consumer.assignment())
@@ -50,7 +54,8 @@ def bookkeeping(consumer: Any, now: float | None = None) -> list[dict[str, Any]]
         intervals = sorted((iv.begin, iv.end) for iv in gap) if gap else []
         rows.append({
             "tp": _key(tp), "topic": tp.topic, "partition": tp.partition, "assigned": tp in assigned,
-            "committed": committed.get(tp), "read": read.get(tp),
+            "committed": committed.get(tp), "broker_committed": (broker or {}).get(_key(tp)),
+            "read": read.get(tp),
             "acked": len(a), "acked_min": min(a) if a else None, "acked_max": max(a) if a else None,
             "gap_offsets": sum(e - b for b, e in intervals), "gaps": intervals[:3],
             "handed_out": handed.get(tp),
@@ -67,7 +72,16 @@ def commit_awaits(consumer: Any) -> list[str]:
     task = getattr(consumer, "commit_task", None)
     if task is None or getattr(consumer, "commit_started", None) is None:
         return []
-    out, obj = [], task.get_coro()
+    chain = coroutine_chain(task.get_coro())
+    inner = getattr(consumer, "commit_inner", None)  # the bounded part (streams/worker/commitfix.py)
+    if inner is not None and not inner.done():
+        chain += coroutine_chain(inner.get_coro())
+    return chain
+
+
+def coroutine_chain(obj: Any) -> list[str]:
+    """A suspended coroutine's await chain, outermost first, as `file:line function`."""
+    out: list[str] = []
     for _ in range(64):
         frame = next((f for a in ("cr_frame", "gi_frame", "ag_frame") if (f := getattr(obj, a, None))), None)
         if frame is None:
@@ -83,7 +97,8 @@ def commit_awaits(consumer: Any) -> list[str]:
 
 class CommitWatch:
     """Warn once per stall: records delivered past the committed offset, which has not moved for
-    `stall_seconds`; say once when it moves again."""
+    `stall_seconds`; say once when it moves again. The committed offset watched is the broker's
+    when the lag monitor has it (what a restart would resume from), else Faust's."""
 
     def __init__(self, stall_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.stall_seconds, self.clock = stall_seconds, clock
@@ -97,7 +112,8 @@ class CommitWatch:
         for r in rows:
             if not r["assigned"]:
                 continue
-            tp, committed, read = r["tp"], r["committed"], r["read"]
+            tp, read = r["tp"], r["read"]
+            committed = r["broker_committed"] if r.get("broker_committed") is not None else r["committed"]
             seen.add(tp)
             prev = self.last.get(tp)
             if prev is None or prev[0] != committed:
@@ -154,15 +170,22 @@ class CommitCollector(Collector):
 _collector: list[CommitCollector] = []
 
 
-def install(app: Any, stall_seconds: float) -> CommitWatch:
-    """The watchdog as an app timer (every second) and the gauges on the worker's registry."""
+def broker_committed(monitor: Any) -> dict[str, int | None]:
+    """The group's committed offsets from the lag monitor's latest poll ("topic[p]" -> offset)."""
+    return {f"{r.topic}[{r.partition}]": r.committed for r in getattr(monitor, "latest", ())}
+
+
+def install(app: Any, stall_seconds: float, monitor: Any = None) -> CommitWatch:
+    """The watchdog as an app timer (every second) and the gauges on the worker's registry;
+    `monitor`: the worker's LagMonitor (the broker's committed offsets)."""
     from streams.worker.metrics import REGISTRY
 
     watch = CommitWatch(stall_seconds)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def commit_watch() -> None:
-        watch.check(bookkeeping(app.consumer), lambda: commit_awaits(app.consumer))
+        watch.check(bookkeeping(app.consumer, broker=broker_committed(monitor)),
+                    lambda: commit_awaits(app.consumer))
 
     if _collector:  # one collector per process (tests build several apps)
         _collector[0].consumer = lambda: app.consumer

@@ -23,7 +23,7 @@ def build_worker(cfg: WorkerConfig) -> faust.App:
     register_agents(app, cfg, topology, score_step)
     metrics.bind(score_step, app.tables)
     s, names = cfg.settings, cfg.names
-    register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
-                 lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
-    commits.install(app, s.worker_commit_stall_seconds)
+    monitor = register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
+                           lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
+    commits.install(app, s.worker_commit_stall_seconds, monitor)
     return app

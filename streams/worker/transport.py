@@ -54,6 +54,8 @@ from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as stock
 from mode import Service
 
+from streams.worker.commitfix import OwedCommits
+
 SCHEME = "pulse+kafka"
 #: faust-streaming versions whose `Consumer._drain_messages` this module was checked against
 #: (tests/unit/test_transport.py fails if the installed one differs from what is replaced here).
@@ -149,8 +151,9 @@ class ConsumerThread(stock.AIOKafkaConsumerThread):
         return await self._ensure_consumer().end_offsets(partitions)
 
 
-class FastConsumer(stock.Consumer):
-    """aiokafka Consumer whose drain loop steps each record's callback once before racing it."""
+class FastConsumer(OwedCommits, stock.Consumer):
+    """aiokafka Consumer whose drain loop steps each record's callback once before racing it, and
+    whose commits cannot stall (`OwedCommits`, streams/worker/commitfix.py)."""
 
     fast = 0
     suspended = 0

@@ -28,7 +28,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 from streams.worker import metrics
-from streams.worker.commits import bookkeeping, commit_awaits
+from streams.worker.commits import bookkeeping, broker_committed, commit_awaits
 from streams.worker.lagmon import LagMonitor
 
 log = logging.getLogger("pulse.web")
@@ -86,7 +86,9 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
                           "coalesced_batches": getattr(consumer, "coalesced_batches", None),
                           "coalesced_records": getattr(consumer, "coalesced_records", None),
                           "commits": getattr(consumer, "commits", None),
-                          "partitions": bookkeeping(consumer),
+                          "refused_commits": getattr(consumer, "refused_commits", None),
+                          "abandoned_commits": getattr(consumer, "abandoned_commits", None),
+                          "partitions": bookkeeping(consumer, broker=broker_committed(monitor)),
                           "commit_awaits": commit_awaits(consumer)})
 
     @app.page("/healthz")

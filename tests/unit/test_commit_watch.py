@@ -140,3 +140,17 @@ def test_commit_awaits_follows_the_coroutine_chain() -> None:
     got = asyncio.run(main())
     assert [g.split(" ")[-1] for g in got[:2]] == ["outer", "inner"], got
     assert got[-1].startswith("awaiting Future"), got  # the future itself (its iterator on 3.11)
+
+
+def test_the_broker_committed_offset_is_watched_when_known(caplog: pytest.LogCaptureFixture) -> None:
+    """Faust's own committed offset ran ahead (a refused commit recorded anyway) and everything read
+    is below it; the broker's committed offset is where a restart resumes, and it stopped."""
+    c, clock = Consumer(), Clock()
+    watch = CommitWatch(30.0, clock)
+    c._committed_offset[EV], c._read_offset[EV] = 208_000, 207_999
+    caplog.set_level(logging.WARNING, logger="pulse.commits")
+    for t in range(40):
+        clock.t = float(t)
+        watch.check(bookkeeping(c, now=clock.t, broker={"events[0]": 166_000}))
+    assert watch.warnings == 1
+    assert "committed offset 166000 unchanged" in caplog.records[0].getMessage()
