@@ -145,10 +145,12 @@ def sample_offsets(bootstrap: str, group: str, topics: list[str]) -> list[Partit
         return None
 
 
-async def read_topic(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]]:
-    """Every record of `topic` as (partition, offset, value), up to the end offsets read at the start."""
+async def read_topic(bootstrap: str, topic: str,
+                     isolation_level: str = "read_uncommitted") -> list[tuple[int, int, bytes]]:
+    """Every record of `topic` as (partition, offset, value), up to the end offsets read at the start
+    (`read_committed`: only committed transactions' records; the end is then the last stable offset)."""
     c = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_bytes=16 << 20,
-                         max_partition_fetch_bytes=8 << 20)
+                         max_partition_fetch_bytes=8 << 20, isolation_level=isolation_level)
     await c.start()
     try:
         parts = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or
@@ -162,7 +164,8 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[int, int, bytes]]
             batches = await c.getmany(*todo, timeout_ms=1000, max_records=20000)
             for tp, recs in batches.items():
                 out += [(tp.partition, r.offset, r.value or b"") for r in recs if r.offset < ends[tp]]
-                if recs and recs[-1].offset >= ends[tp] - 1:
+            for tp in list(todo):  # by position: a transaction's marker takes an offset, no record
+                if await c.position(tp) >= ends[tp]:
                     todo.discard(tp)
         return out
     finally:

@@ -22,6 +22,7 @@ from scoring.model import load_model
 from streams.dev.stack import free_port
 from streams.dev.telemetry import Config as GenConfig
 from streams.dev.telemetry import generate
+from streams.kafka import PartitionLag, records_left
 from streams.notify.keys import Keys
 from streams.topics import TopicNames, create_topics
 from tests.chaos import verdict
@@ -237,8 +238,24 @@ class Run:
                 s = self.samples[-1]
                 if all(s["committed"].get(k) == e for k, e in s["end"].items() if e > 0):
                     return
+                if self._eos and self._markers_only(self.names.worker_app, [self.names.events, self.names.scored]):
+                    return
             time.sleep(0.5)
         raise TimeoutError(f"the worker did not catch up within {self.cfg.timeout} s")
+
+    @property
+    def _eos(self) -> bool:
+        return self.cfg.guarantee == "exactly_once"
+
+    def _markers_only(self, group: str, topics: list[str]) -> bool:
+        """Under exactly-once: the group's lag is only transaction markers (no record left to read)."""
+        lags = sample_offsets(self.stack.bootstrap, group, topics)
+        if not lags or any(x.lag < 0 or x.lag > 10_000 for x in lags if x.end > 0):
+            return False
+        try:
+            return asyncio.run(asyncio.wait_for(records_left(self.stack.bootstrap, lags), 20)) == 0
+        except Exception:
+            return False
 
     def _behind(self) -> bool:
         s = self.samples[-1] if self.samples else None
@@ -280,6 +297,8 @@ class Run:
             except Exception:
                 continue
             committed = bool(lags) and all(x.lag == 0 for x in lags if x.end > 0)
+            if not committed and self._eos:
+                committed = self._markers_only(self.names.notifier_group, [self.names.alerts])
             if committed and queued == 0 and time.monotonic() - quiet_since > self.claim_idle + 3:
                 return
         raise TimeoutError("the notifier did not drain")
@@ -301,9 +320,17 @@ class Run:
         export = [orjson.loads(x) for x in (self.dir / "export.jsonl").read_bytes().splitlines()]
         _scores, changes, _end = core_run(inp, load_model(None), now_us=_iso_us(started_iso))
         want = expected_alerts(changes)
-        topic = [orjson.loads(v) for _p, _o, v in asyncio.run(read_topic(b, self.names.alerts))]
-        dlq = [orjson.loads(v) for _p, _o, v in asyncio.run(read_topic(b, self.names.dlq))]
+        # under exactly-once, what a read_committed consumer of the outputs sees (aborted batches left out)
+        iso = "read_committed" if self._eos else "read_uncommitted"
+        topic = [orjson.loads(v) for _p, _o, v in asyncio.run(read_topic(b, self.names.alerts, iso))]
+        dlq = [orjson.loads(v) for _p, _o, v in asyncio.run(read_topic(b, self.names.dlq, iso))]
         final = sample_offsets(b, self.names.worker_app, [self.names.events, self.names.scored]) or []
+        markers: list[str] = []
+        if self._eos:  # a transactional topic ends with a commit marker: an offset, no record
+            markers = [f"{x.topic}[{x.partition}]" for x in final
+                       if x.lag > 0 and asyncio.run(records_left(b, [x])) == 0]
+            final = [PartitionLag(x.group, x.topic, x.partition, x.end, x.end)
+                     if f"{x.topic}[{x.partition}]" in markers else x for x in final]
         redis = Redis.from_url(self.stack.redis_url, decode_responses=True)
         notifier_dlq = redis.xlen(Keys(REDIS_PREFIX).dlq())
         route = self.cfg.route_to
@@ -322,6 +349,13 @@ class Run:
             "offsets": verdict.offsets_check(self.samples, self.kills, final),
         }
         checks["offsets"]["stalls"] = self.stalls
+        if self._eos:
+            # only transaction markers between committed and end (counted as at the end)
+            checks["offsets"]["markers_only_at_end"] = markers
+            # exactly-once's promise: a read_committed consumer sees each alert and dead letter once
+            checks["alerts_topic"]["ok"] = checks["alerts_topic"]["ok"] and \
+                checks["alerts_topic"]["repeated_on_topic"] == 0
+            checks["dead_letters"]["ok"] = checks["dead_letters"]["ok"] and checks["dead_letters"]["repeated"] == 0
         checks["offsets"]["ok"] = checks["offsets"]["ok"] and not self.stalls
         checks["crashes"]["ok"] = checks["crashes"]["count"] == 0
         checks["redelivery_examples"] = self._why_again(sinks)
