@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     dashboard_owner_trait: str = "csm"  # the trait naming an account's CSM (at-risk filter)
     dashboard_redis_prefix: str = "pulse:"  # the notifier's Redis key prefix (delivery status)
     dashboard_derive_seconds: float = Field(default=2.0, ge=0)  # changelog records coalesced this long
+    dashboard_derive_share: float = Field(default=0.1, gt=0, le=1)  # of one core for deriving while the
+    # worker writes (docs/dashboard.md; 1: no limit)
+    dashboard_max_behind: int = Field(default=100_000, ge=0)  # accounts waiting above which the share
+    # is not kept (the backlog's memory first)
     dashboard_nice: int = Field(default=10, ge=0, le=19)  # niceness added to `pulse dashboard` (yields
     # CPU to a worker on the same host; 0: none)
 

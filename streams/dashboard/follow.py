@@ -12,16 +12,22 @@ Start-up, in order (the dashboard serves pages meanwhile and says it is loading)
    first, then the latest value of each account), alerts from the beginning of the topic and on,
    and every `flush_seconds` the changed accounts' history series are published.
 
-While following, changelog records are coalesced: the latest record of each account (and of each
-partition's meta) is kept and derived every `derive_seconds`, so an account the worker writes in
-several batches meanwhile is derived once (deriving is the dashboard's main cost: it decodes the
-account's whole state). Alerts are not delayed.
+While following, changelog records are not derived as they arrive: they are filed in a `Backlog`
+(streams/dashboard/backlog.py: the newest record per account, accounts in the order they first
+changed; partition metas, the newest per partition) and a derive loop takes the oldest change once
+it has waited `derive_seconds`, so an account the worker writes in several batches meanwhile is
+derived once (deriving is the dashboard's main cost: it decodes the account's whole state). While
+the worker is writing (records arrived within `busy_seconds`) the loop spends at most
+`derive_share` of one core (`CpuBudget`); when it is quiet, or more than `max_behind` accounts
+wait, it derives at full speed. How far behind it is (accounts waiting, age of the oldest change)
+is in `behind()`, shown on every page. Alerts are not delayed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 
 from streams.dashboard.alerts import AlertBook, check_alert
+from streams.dashboard.backlog import Backlog, CpuBudget
 from streams.dashboard.derive import Deriver, is_meta, is_partition_meta
 from streams.dashboard.model import ReadModel
 from streams.kafka import kafka_auth, wait_assigned
@@ -79,11 +86,17 @@ class Follower:
     deriver: Deriver
     book: AlertBook
     flush_seconds: float = 10.0
-    derive_seconds: float = 2.0
+    derive_seconds: float = 2.0  # a changed account waits this long before it is derived
+    derive_share: float = 0.1  # of one core for deriving while the worker writes (1.0: no limit)
+    max_behind: int = 100_000  # accounts waiting above which the share is not kept
+    busy_seconds: float = 1.0  # the worker counts as writing this long after a changelog record
+    slice_seconds: float = 0.02  # CPU per derive step before pages and fetches get a turn
     ready: bool = False
     phase: str = "starting"
     updated_at: float | None = None  # wall time of the last change applied
     stats: dict[str, int] = field(default_factory=lambda: {"records": 0, "published": 0, "bad": 0})
+    backlog: Backlog = field(default_factory=Backlog)
+    _last_row: float = -math.inf  # monotonic time the last changelog record arrived
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
 
@@ -101,18 +114,21 @@ class Follower:
                     continue
                 latest[r.key] = r.value
             for key, value in latest.items():
-                self.stats["records"] += 1
-                if value is None:
-                    continue  # a deleted account keeps its last snapshot
-                try:
-                    d = self.deriver.derive(key, value)
-                except (ValueError, KeyError, TypeError, IndexError) as exc:
-                    self.stats["bad"] += 1
-                    log.warning("changelog record of %r not understood: %s", key[:80], exc)
-                    continue
-                if d is not None:
-                    self.rm.upsert(d)
+                self._derive(key, value)
         self.updated_at = time.time()
+
+    def _derive(self, key: bytes, value: bytes | None) -> None:
+        self.stats["records"] += 1
+        if value is None:
+            return  # a deleted account keeps its last snapshot
+        try:
+            d = self.deriver.derive(key, value)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            self.stats["bad"] += 1
+            log.warning("changelog record of %r not understood: %s", key[:80], exc)
+            return
+        if d is not None:
+            self.rm.upsert(d)
 
     def _meta(self, value: bytes) -> None:
         try:
@@ -185,30 +201,70 @@ class Follower:
         finally:
             await consumer.stop()
 
-    async def _follow_changelog(self, consumer: AIOKafkaConsumer) -> None:
-        pending: dict[TopicPartition, dict[bytes, ConsumerRecord[bytes, bytes]]] = {}
+    def file(self, batches: Records) -> None:
+        """One fetch into the backlog (nothing derived here)."""
+        now = time.monotonic()
+        backlog = self.backlog
+        for records in batches.values():
+            for r in records:
+                key = r.key
+                if key is None:
+                    continue
+                if is_meta(key):
+                    if r.value is not None and is_partition_meta(key):
+                        backlog.add_meta(key, r.value)
+                else:
+                    backlog.add(key, r.value, now)
+        self._last_row = now
 
-        def keep(batches: Records) -> None:
-            for tp, records in batches.items():
-                latest = pending.setdefault(tp, {})
-                for r in records:
-                    if r.key is not None:
-                        latest.pop(r.key, None)  # (re-inserted: the dict keeps arrival order)
-                        latest[r.key] = r
+    def busy(self, now: float) -> bool:
+        """Whether the worker is writing: a changelog record arrived within `busy_seconds`."""
+        return now - self._last_row < self.busy_seconds
+
+    def behind(self) -> dict[str, float | int]:
+        """How far the snapshots are behind the changelog read so far."""
+        b = self.backlog
+        return {"accounts": len(b), "oldest_s": round(b.oldest_age(time.monotonic()), 1),
+                "received": b.received, "coalesced": b.coalesced}
+
+    def derive_step(self, budget: CpuBudget) -> int:
+        """Derive the oldest waiting accounts for at most one slice of the budget; returns how
+        many were derived (0: nothing ready, or the budget is spent for now)."""
+        b = self.backlog
+        for meta in b.take_metas():
+            self._meta(meta)
+        now = time.monotonic()
+        if not b.ready(now, self.derive_seconds):
+            return 0
+        allowed = budget.available(now, self.busy(now) and len(b) <= self.max_behind)
+        if allowed <= 0.0:
+            return 0
+        allowed = min(allowed, self.slice_seconds)
+        t0 = time.thread_time()
+        n = 0
+        while b.ready(now, self.derive_seconds):
+            self._derive(*b.take())
+            n += 1
+            if time.thread_time() - t0 >= allowed:
+                break
+        budget.spend(time.thread_time() - t0)
+        self.updated_at = time.time()
+        return n
+
+    async def _follow_changelog(self, consumer: AIOKafkaConsumer) -> None:
+        budget = CpuBudget(self.derive_share)
 
         async def derive_loop() -> None:
             while True:
-                await asyncio.sleep(self.derive_seconds)
-                if pending:
-                    batches = {tp: list(rs.values()) for tp, rs in pending.items()}
-                    pending.clear()
-                    self.apply(batches)
+                n = self.derive_step(budget)
+                # more ready and allowed: let pages and fetches in, then go on; else wait a tick
+                await asyncio.sleep(0 if n else 0.05)
 
         deriver = asyncio.create_task(derive_loop())
         try:
             if not consumer.assignment() and not await _assigned(consumer, self.changelog, 3600.0):
                 return
-            await self._keep_fetching(consumer, 5000, keep if self.derive_seconds > 0 else self.apply)
+            await self._keep_fetching(consumer, 5000, self.file)
         finally:
             deriver.cancel()
             await asyncio.gather(deriver, return_exceptions=True)

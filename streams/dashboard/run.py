@@ -35,7 +35,8 @@ def build(s: Settings, model: Model, sweep_seconds: int = 86400) -> Dashboard:
     book = AlertBook()
     follower = Follower(s.bootstrap, names.account_state_changelog, names.alerts, names.dashboard_history, rm,
                         Deriver(model, sweep_seconds), book, flush_seconds=s.dashboard_flush_seconds,
-                        derive_seconds=s.dashboard_derive_seconds)
+                        derive_seconds=s.dashboard_derive_seconds, derive_share=s.dashboard_derive_share,
+                        max_behind=s.dashboard_max_behind)
     views = Views(rm, book, model, owner_trait=s.dashboard_owner_trait)
     return Dashboard(views, follower, s.redis, s.dashboard_redis_prefix)
 

@@ -52,7 +52,7 @@ class Dashboard:
     def status(self) -> dict[str, Any]:
         f = self.follower
         return {"ready": f.ready, "phase": f.phase, "accounts": f.rm.scored,
-                "alerts": f.book.count, "updated_at": f.updated_at,
+                "alerts": f.book.count, "updated_at": f.updated_at, "behind": f.behind(),
                 "as_of": self._as_of(), "now": time.time()}
 
     def _as_of(self) -> str | None:

@@ -287,16 +287,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def dashboard_status(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
-    """What the dashboard followed (accounts, alerts), its CPU time and RSS, once the pipeline
-    caught up."""
-    st = httpx.get(url + "healthz", timeout=5).json()
+def dashboard_now(url: str, proc: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The dashboard's /healthz and its CPU seconds so far."""
+    st: dict[str, Any] = httpx.get(url + "healthz", timeout=5).json()
+    return st | {"cpu_s": cpu_seconds(proc.pid)}
+
+
+def dashboard_status(url: str, proc: subprocess.Popen[bytes], at_start: dict[str, Any],
+                     at_caught_up: dict[str, Any]) -> dict[str, Any]:
+    """What the dashboard had derived and spent when the worker caught up (`at_caught_up`; CPU
+    counted from the worker's start), then how long it took to show everything once the worker
+    was idle, its peak RSS."""
+    t0 = time.monotonic()
+    caught = at_caught_up
+    while (caught.get("behind") or {}).get("accounts", 0) > 0 and time.monotonic() - t0 < 300:
+        time.sleep(0.2)
+        caught = dashboard_now(url, proc)
     rss = None
     for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             rss = round(int(line.split()[1]) / 1024, 1)
-    return {"accounts": st["accounts"], "alerts": st["alerts"], "peak_rss_mb": rss,
-            "cpu_s": round(cpu_seconds(proc.pid), 2)}
+    behind = at_caught_up.get("behind") or {}
+    return {"accounts": at_caught_up["accounts"], "alerts": at_caught_up["alerts"], "peak_rss_mb": rss,
+            "cpu_s": round(at_caught_up["cpu_s"] - at_start["cpu_s"], 2),  # while the worker ran
+            "behind_accounts": behind.get("accounts"), "behind_oldest_s": behind.get("oldest_s"),
+            "rows_received": behind.get("received"), "rows_coalesced": behind.get("coalesced"),
+            "catch_up_s": round(time.monotonic() - t0, 1), "accounts_caught_up": caught["accounts"],
+            "catch_up_cpu_s": round(caught["cpu_s"] - at_caught_up["cpu_s"], 2)}
 
 
 def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: float, lat_seconds: float,
@@ -332,17 +349,20 @@ def run(bootstrap: str, events: int, accounts: int, partitions: int, lat_rate: f
     dash_st = None
     try:
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        dash0 = None if dash is None else dashboard_now(dash[1], dash[0])
         proc = start_worker(s, model_path, partitions, work / "worker.log", runs[0].guarantee)
         try:
             startup_s, pipe_s = asyncio.run(pipeline(s))
             cpu_pipe = cpu_seconds(proc.pid)  # until caught up, start-up included
+            dash1 = None if dash is None else dashboard_now(dash[1], dash[0])
             names = TopicNames.from_settings(s)
             psizes = outputs(bootstrap, names)  # records, read_committed (no transaction markers)
             lat = (asyncio.run(latency(s, lat_rate, lat_seconds, accounts, lat_warmup))
                    if lat_seconds > 0 else None)
             if lat is not None:
                 lat["worker_cpu_s"] = round(cpu_seconds(proc.pid) - cpu_pipe, 2)
-            dash_st = None if dash is None else dashboard_status(dash[1], dash[0])
+            if dash is not None and dash0 is not None and dash1 is not None:
+                dash_st = dashboard_status(dash[1], dash[0], dash0, dash1)
         finally:
             stop_child(proc, 60)
         cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # (the dashboard is not reaped yet)

@@ -51,7 +51,10 @@
   var es = new EventSource("/api/live");
   es.addEventListener("status", function (ev) {
     var s = JSON.parse(ev.data);
-    state.textContent = s.ready ? "· live" : "· loading (" + s.phase + ")";
+    var behind = s.behind && s.behind.accounts > 0
+      ? ", catching up: " + s.behind.accounts + " changed accounts not shown yet (oldest " + s.behind.oldest_s + " s ago)"
+      : "";
+    state.textContent = s.ready ? "· live" + behind : "· loading (" + s.phase + ")";
     if (s.updated_at) { updated.textContent = utc(s.updated_at); updated.setAttribute("datetime", new Date(s.updated_at * 1000).toISOString()); }
     var asOf = document.getElementById("as-of");
     if (s.as_of) { asOf.textContent = s.as_of; }
