@@ -6,9 +6,9 @@ anything. So the follower does not derive records as they arrive; it files them 
 takes from its head. A burst that writes an account ten times costs one derivation, and the
 oldest change is always the next one derived, so no account waits behind a busier one.
 
-How fast the loop drains the backlog is set by a `CpuBudget`: while the worker is writing (the
-changelog moved within the last second or so) the dashboard may spend `share` of one core on
-deriving; when the worker is quiet it derives at full speed and catches up. The backlog's size and
+How fast the dashboard reads and derives is set by a `CpuBudget`: while the worker is writing (the
+changelog's end moved within the last second or so) it may spend `share` of one core on reading
+and deriving; when the worker is quiet it works at full speed and catches up. The backlog's size and
 the age of its oldest change are what the dashboard shows as how far behind it is.
 """
 
@@ -68,13 +68,13 @@ class Backlog:
 @dataclass
 class CpuBudget:
     """A token bucket of CPU seconds: fills at `share` CPU seconds per wall second, holds at most
-    `burst`; spending may overdraw it (a derivation is not cut in half), the debt is paid first."""
+    `burst`; spending may overdraw it (a derivation is not cut in half), the debt is paid first.
+    Only what is spent while the source is busy counts."""
 
     share: float  # of one core, while the source is busy (1.0: no limit)
     burst: float = 0.2
     tokens: float = 0.0
     _last: float | None = None
-    _limited: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 < self.share <= 1.0:
@@ -85,13 +85,12 @@ class CpuBudget:
         if self._last is not None:
             self.tokens = min(self.burst, self.tokens + max(0.0, now - self._last) * self.share)
         self._last = now
-        self._limited = busy and self.share < 1.0
-        if not self._limited:
+        if not busy or self.share >= 1.0:
             self.tokens = max(self.tokens, 0.0)  # a quiet spell forgives a debt
             return math.inf
         return max(0.0, self.tokens)
 
-    def spend(self, cpu_s: float) -> None:
-        """Count CPU spent since `available`; what is spent while unlimited is not counted."""
-        if self._limited:
+    def spend(self, cpu_s: float, busy: bool) -> None:
+        """Count CPU spent; what is spent while the source is quiet is not counted."""
+        if busy and self.share < 1.0:
             self.tokens -= cpu_s

@@ -17,10 +17,12 @@ While following, changelog records are not derived as they arrive: they are file
 changed; partition metas, the newest per partition) and a derive loop takes the oldest change once
 it has waited `derive_seconds`, so an account the worker writes in several batches meanwhile is
 derived once (deriving is the dashboard's main cost: it decodes the account's whole state). While
-the worker is writing (records arrived within `busy_seconds`) the loop spends at most
-`derive_share` of one core (`CpuBudget`); when it is quiet, or more than `max_behind` accounts
-wait, it derives at full speed. How far behind it is (accounts waiting, age of the oldest change)
-is in `behind()`, shown on every page. Alerts are not delayed.
+the worker is writing (the changelog's end offsets moved within `busy_seconds`), reading and
+deriving together spend at most `derive_share` of one core (`CpuBudget`): records are read only
+when no waiting account is due and the budget has CPU left, so Kafka holds the rest. When the
+worker is quiet, or more than `max_behind` accounts wait, both run at full speed. How far behind
+it is (accounts waiting, age of the oldest change, records not read yet) is in `behind()`, shown
+on every page. Alerts are not delayed.
 """
 
 from __future__ import annotations
@@ -95,10 +97,16 @@ class Follower:
     phase: str = "starting"
     updated_at: float | None = None  # wall time of the last change applied
     stats: dict[str, int] = field(default_factory=lambda: {"records": 0, "published": 0, "bad": 0})
+    poll_seconds: float = 0.5  # how often the changelog's end offsets are read
     backlog: Backlog = field(default_factory=Backlog)
-    _last_row: float = -math.inf  # monotonic time the last changelog record arrived
+    budget: CpuBudget = field(init=False)
+    _moved: float = -math.inf  # monotonic time the changelog's end was last seen moving
+    _unread: int = 0  # changelog records past the dashboard's position, at the last poll
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _producer: AIOKafkaProducer | None = None
+
+    def __post_init__(self) -> None:
+        self.budget = CpuBudget(self.derive_share)
 
     # -- changelog ------------------------------------------------------------
     def apply(self, batches: Records, *, metas: bool = True) -> None:
@@ -215,19 +223,25 @@ class Follower:
                         backlog.add_meta(key, r.value)
                 else:
                     backlog.add(key, r.value, now)
-        self._last_row = now
+        if batches:
+            self._moved = now
 
     def busy(self, now: float) -> bool:
-        """Whether the worker is writing: a changelog record arrived within `busy_seconds`."""
-        return now - self._last_row < self.busy_seconds
+        """Whether the worker is writing: the changelog's end moved within `busy_seconds`."""
+        return now - self._moved < self.busy_seconds
+
+    def limited(self, now: float) -> bool:
+        """Whether the budget applies: the worker writes and the backlog is not too long."""
+        return self.busy(now) and len(self.backlog) <= self.max_behind
 
     def behind(self) -> dict[str, float | int]:
-        """How far the snapshots are behind the changelog read so far."""
+        """How far the snapshots are behind the changelog: accounts waiting in the backlog (and
+        the age of the oldest change), records not read from Kafka yet."""
         b = self.backlog
         return {"accounts": len(b), "oldest_s": round(b.oldest_age(time.monotonic()), 1),
-                "received": b.received, "coalesced": b.coalesced}
+                "unread": self._unread, "received": b.received, "coalesced": b.coalesced}
 
-    def derive_step(self, budget: CpuBudget) -> int:
+    def derive_step(self) -> int:
         """Derive the oldest waiting accounts for at most one slice of the budget; returns how
         many were derived (0: nothing ready, or the budget is spent for now)."""
         b = self.backlog
@@ -236,7 +250,8 @@ class Follower:
         now = time.monotonic()
         if not b.ready(now, self.derive_seconds):
             return 0
-        allowed = budget.available(now, self.busy(now) and len(b) <= self.max_behind)
+        limited = self.limited(now)
+        allowed = self.budget.available(now, limited)
         if allowed <= 0.0:
             return 0
         allowed = min(allowed, self.slice_seconds)
@@ -247,27 +262,72 @@ class Follower:
             n += 1
             if time.thread_time() - t0 >= allowed:
                 break
-        budget.spend(time.thread_time() - t0)
+        self.budget.spend(time.thread_time() - t0, limited)
         self.updated_at = time.time()
         return n
 
-    async def _follow_changelog(self, consumer: AIOKafkaConsumer) -> None:
-        budget = CpuBudget(self.derive_share)
+    async def fetch_step(self, consumer: AIOKafkaConsumer) -> int:
+        """Read the changelog into the backlog. While the budget applies, read only when no
+        waiting account is due for deriving and the budget has CPU left, a small chunk at a time,
+        and count its decoding against the budget: Kafka keeps the rest meanwhile. Returns the
+        records read."""
+        now = time.monotonic()
+        limited = self.limited(now)
+        if limited and (self.backlog.ready(now, self.derive_seconds)
+                        or self.budget.available(now, True) <= 0.0):
+            await asyncio.sleep(0.05)
+            return 0
+        t0 = time.thread_time()
+        try:
+            batches = await consumer.getmany(timeout_ms=0 if limited else 500,
+                                             max_records=1000 if limited else 5000)
+        except KafkaError as exc:
+            log.warning("reading %s failed, retrying: %s", self.changelog, exc)
+            await asyncio.sleep(1.0)
+            return 0
+        self.file(batches)
+        self.budget.spend(time.thread_time() - t0, limited)
+        if limited and not batches:
+            await asyncio.sleep(0.05)
+        return sum(len(rs) for rs in batches.values())
 
+    async def _watch_end(self, consumer: AIOKafkaConsumer) -> None:
+        """Every `poll_seconds`, the changelog's end offsets: whether the worker is writing (even
+        while the dashboard reads nothing), and how many records are not read yet."""
+        tps = sorted(consumer.assignment())
+        ends: dict[TopicPartition, int] | None = None
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                new = await consumer.end_offsets(tps)
+                unread = 0
+                for tp, end in new.items():
+                    unread += max(0, end - await consumer.position(tp))
+            except KafkaError as exc:
+                log.debug("changelog end offsets not read: %s", exc)
+                continue
+            if ends is not None and new != ends:
+                self._moved = time.monotonic()
+            ends, self._unread = new, unread
+
+    async def _follow_changelog(self, consumer: AIOKafkaConsumer) -> None:
         async def derive_loop() -> None:
             while True:
-                n = self.derive_step(budget)
+                n = self.derive_step()
                 # more ready and allowed: let pages and fetches in, then go on; else wait a tick
                 await asyncio.sleep(0 if n else 0.05)
 
-        deriver = asyncio.create_task(derive_loop())
+        tasks = [asyncio.create_task(derive_loop())]
         try:
             if not consumer.assignment() and not await _assigned(consumer, self.changelog, 3600.0):
                 return
-            await self._keep_fetching(consumer, 5000, self.file)
+            tasks.append(asyncio.create_task(self._watch_end(consumer)))
+            while True:
+                await self.fetch_step(consumer)
         finally:
-            deriver.cancel()
-            await asyncio.gather(deriver, return_exceptions=True)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             await consumer.stop()
 
     # -- alerts -------------------------------------------------------------

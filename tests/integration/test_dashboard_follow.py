@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from scoring.model import load_model
+from streams.dashboard.backlog import CpuBudget
 from streams.dashboard.run import build
 from streams.kafka import ensure_topics_async
 from streams.topics import TopicNames
@@ -37,14 +38,14 @@ def test_a_budgeted_follower_catches_up_and_equals_the_export(pipeline: Any) -> 
                                   {"cleanup.policy": "compact"})
         dash = build(s, model)
         f = dash.follower
-        f.derive_share, f.derive_seconds = 0.01, 0.5
+        f.budget, f.derive_seconds = CpuBudget(0.01), 0.5
         await f.start()
         try:
             assert f.rm.scored == 0  # nothing produced yet: all that follows is the follow path
             await asyncio.to_thread(p.produce, DATA / "events.jsonl")
             await asyncio.to_thread(p.wait_caught_up)
             deadline = time.monotonic() + 60
-            while f.behind()["accounts"] and time.monotonic() < deadline:
+            while (f.behind()["accounts"] or f.behind()["unread"]) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
             seen = f.behind()
             status = dash.status()
@@ -58,5 +59,6 @@ def test_a_budgeted_follower_catches_up_and_equals_the_export(pipeline: Any) -> 
     exported = {r["account"]: (r["score"], r["band"]) for r in p.export(model)}
     assert len(exported) >= 9
     assert behind["accounts"] == 0 and behind["received"] >= len(exported)
+    assert behind["unread"] == 0
     assert status["behind"]["accounts"] == 0 and status["updated_at"] is not None
     assert snaps == exported

@@ -60,7 +60,7 @@ def test_budget_fills_at_its_share_up_to_the_burst_while_busy() -> None:
     bud = CpuBudget(share=0.1, burst=0.2)
     assert bud.available(0.0, busy=True) == 0.0  # nothing saved up yet
     assert bud.available(1.0, busy=True) == pytest.approx(0.1)  # 1 s of wall time: 0.1 CPU s
-    bud.spend(0.15)  # a derivation is not cut short: overdrawn by 0.05
+    bud.spend(0.15, busy=True)  # a derivation is not cut short: overdrawn by 0.05
     assert bud.available(1.0, busy=True) == 0.0
     assert bud.available(1.5, busy=True) == pytest.approx(0.0, abs=1e-12)  # 0.05 s refilled pays the debt
     assert bud.available(2.0, busy=True) == pytest.approx(0.05)
@@ -70,9 +70,9 @@ def test_budget_fills_at_its_share_up_to_the_burst_while_busy() -> None:
 def test_budget_is_unlimited_when_quiet_and_what_is_spent_then_is_not_owed() -> None:
     bud = CpuBudget(share=0.1, burst=0.2)
     assert bud.available(0.0, busy=False) == math.inf
-    bud.spend(30.0)  # catching up while the worker is quiet
+    bud.spend(30.0, busy=False)  # catching up while the worker is quiet
     assert bud.available(1.0, busy=True) == pytest.approx(0.1)
-    bud.spend(0.5)  # overdrawn while busy ...
+    bud.spend(0.5, busy=True)  # overdrawn while busy ...
     assert bud.available(1.0, busy=False) == math.inf  # ... forgiven by a quiet spell
     assert bud.available(1.0, busy=True) == 0.0
 
@@ -89,7 +89,7 @@ def test_busy_spending_never_exceeds_share_times_wall_time_plus_one_step(share: 
         allowed = bud.available(now, busy=True)
         if allowed > 0:
             use = min(allowed, 0.02) + step  # up to 20 ms, overrun by one derivation
-            bud.spend(use)
+            bud.spend(use, busy=True)
             spent += use
     assert spent <= share * now + 0.2 + 0.02 + 0.05 + 1e-9
 
