@@ -14,7 +14,9 @@ With `dashboard=True` a `pulse dashboard` follows the same pipeline (same prefix
 account-state changelog and `alerts`) during 3 and 4: the changelog topic is created first (as
 the worker would: compacted, same partitions), the dashboard is started and waited for until it
 is ready, then the worker starts. Comparing `pipeline_records_per_s` of runs with and without it
-is the dashboard's cost to the worker on this machine (both share its cores). `floors=False`
+is the dashboard's cost to the worker on this machine (both share its cores); the JSON's
+`dashboard` says what it had derived and how far behind it was when the worker caught up, its CPU
+seconds from the worker's start to then, and how long it took to catch up after. `floors=False`
 skips step 2 (and the Quix baselines), for before/after runs that need only the pipeline figure.
 """
 
