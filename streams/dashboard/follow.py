@@ -253,8 +253,9 @@ class Follower:
         allowed = self.budget.available(now, limited)
         if allowed <= 0.0:
             return 0
-        # (the slice is timed with the wall clock: a CPU-time clock costs a system call, as much
-        # as a fifth of a derivation here; the CPU actually used is what is spent)
+        # (the slice is timed with the wall clock: a CPU-time clock read is a system call, 0.75 us
+        # here against 0.06 us, and read after every derivation it stood out in py-spy; the CPU
+        # actually used, read once per slice, is what is spent)
         t0, w0 = time.thread_time(), time.perf_counter()
         until = w0 + min(allowed, self.slice_seconds)
         n = 0
