@@ -42,8 +42,19 @@ def test_a_budgeted_follower_catches_up_and_equals_the_export(pipeline: Any) -> 
         await f.start()
         try:
             assert f.rm.scored == 0  # nothing produced yet: all that follows is the follow path
+            seen_behind: list[int] = []
+
+            async def watch() -> None:  # what the status line shows meanwhile
+                while True:
+                    seen_behind.append(int(dash.status()["behind"]["accounts"]))
+                    await asyncio.sleep(0.1)
+
+            watcher = asyncio.create_task(watch())
             await asyncio.to_thread(p.produce, DATA / "events.jsonl")
             await asyncio.to_thread(p.wait_caught_up)
+            watcher.cancel()
+            # every changed account waits derive_seconds (0.5 s) in the backlog: the status said so
+            assert max(seen_behind) > 0
             deadline = time.monotonic() + 60
             while (f.behind()["accounts"] or f.behind()["unread"]) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)

@@ -51,9 +51,12 @@
   var es = new EventSource("/api/live");
   es.addEventListener("status", function (ev) {
     var s = JSON.parse(ev.data);
-    var behind = s.behind && s.behind.accounts > 0
-      ? ", catching up: " + s.behind.accounts + " changed accounts not shown yet (oldest " + s.behind.oldest_s + " s ago)"
-      : "";
+    var b = s.behind, behind = "";
+    if (b && (b.accounts > 0 || b.unread > 0)) {
+      behind = ", catching up: " + b.accounts + " changed accounts not shown yet" +
+        (b.accounts > 0 ? " (oldest change " + b.oldest_s + " s ago)" : "") +
+        (b.unread > 0 ? ", " + b.unread + " changelog records not read yet" : "");
+    }
     state.textContent = s.ready ? "· live" + behind : "· loading (" + s.phase + ")";
     if (s.updated_at) { updated.textContent = utc(s.updated_at); updated.setAttribute("datetime", new Date(s.updated_at * 1000).toISOString()); }
     var asOf = document.getElementById("as-of");
