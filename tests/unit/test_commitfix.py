@@ -117,3 +117,73 @@ def test_an_owed_offset_is_committed_even_with_nothing_new_acked() -> None:
     assert b._new_offset(T) == 150  # the end of the input: nothing else will be acked
     b.ack(155)  # a hole after the owed offset is still a hole
     assert b._new_offset(T) == 150
+
+
+class FakeStockCommit:
+    """Stock `_commit_offsets`' effect on the bookkeeping: record the offsets, return what the
+    broker said; `during` runs while it waits (a rebalance's seek, or a wait that never ends)."""
+
+    in_transaction = False
+    log = __import__("logging").getLogger("test")
+
+    def __init__(self, broker_says: bool, during: Any = None) -> None:
+        self.broker_says, self.during = broker_says, during
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        if self.during is not None:
+            await self.during(self)
+        self._committed_offset.update(offsets)  # type: ignore[attr-defined]
+        return self.broker_says
+
+    async def perform_seek(self) -> None:
+        self._committed_offset[T] = 120  # type: ignore[attr-defined]  # what the broker has
+
+
+class Committer(OwedCommits, FakeStockCommit):
+    def __init__(self, broker_says: bool, during: Any = None) -> None:
+        FakeStockCommit.__init__(self, broker_says, during)
+        self._committed_offset: dict[Any, int | None] = defaultdict(lambda: None)
+        self._committed_offset[T] = 100
+
+
+def test_a_refused_commit_is_not_recorded() -> None:
+    import asyncio
+
+    c = Committer(broker_says=False)
+    assert asyncio.run(c._commit_offsets({T: 150})) is False
+    assert c._committed_offset[T] == 100 and c.refused_commits == 1
+    ok = Committer(broker_says=True)
+    assert asyncio.run(ok._commit_offsets({T: 150})) is True
+    assert ok._committed_offset[T] == 150  # a commit the broker took: recorded as stock records it
+
+
+def test_a_refused_commit_returning_after_a_seek_leaves_the_brokers_offset() -> None:
+    import asyncio
+
+    async def seek(c: Any) -> None:
+        await c.perform_seek()
+
+    c = Committer(broker_says=False, during=seek)
+    assert asyncio.run(c._commit_offsets({T: 150})) is False
+    assert c._committed_offset[T] == 120  # stock leaves 150: Faust ahead of the broker for good
+
+
+def test_a_commit_that_never_returns_is_abandoned_and_owed() -> None:
+    import asyncio
+
+    async def forever(c: Any) -> None:
+        await asyncio.Event().wait()
+
+    class Hanging(Committer, Stock):
+        commit_timeout = 0.2
+
+    c = Hanging(broker_says=True, during=forever)
+    c._acked: dict[Any, list[int]] = defaultdict(list)  # type: ignore[misc]
+    c._acked_index: dict[Any, set[int]] = defaultdict(set)  # type: ignore[misc]
+    c._gap: dict[Any, IntervalTree] = defaultdict(IntervalTree)  # type: ignore[misc]
+    c._acked[T].extend(range(100, 150))
+    offset = c._new_offset(T)
+    assert offset == 150
+    assert asyncio.run(c._commit_offsets({T: offset})) is False
+    assert c.abandoned_commits == 1 and c._committed_offset[T] == 100
+    assert c._new_offset(T) == 150  # the next commit takes it over
