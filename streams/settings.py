@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # every batch's outputs, table rows and source offsets are one Kafka transaction, so a
     # read_committed consumer sees each once (docs/faust.md "Exactly once", its cost in docs/benchmarks.md)
     worker_processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # the worker's cyclic garbage collector (docs/operations.md "Garbage collection"): every this many
+    # seconds the objects alive are frozen (gc.freeze), so a full collection never walks the partition
+    # state again (0: never freeze); `worker_gc_threshold`, e.g. PULSE_WORKER_GC_THRESHOLD='[700,10,10]',
+    # replaces gc.set_threshold's values (default: Python's)
+    worker_gc_freeze_seconds: float = Field(default=1.0, ge=0)
+    worker_gc_threshold: tuple[int, int, int] | None = None
 
     # pulse ingest (streams/ingest): the Segment-compatible HTTP intake
     ingest_port: int = 8088

@@ -35,6 +35,7 @@ from streams.worker import metrics
 from streams.worker.app import Topology, WorkerConfig
 from streams.worker.changelog import TableWriter
 from streams.worker.eos import Transactions
+from streams.worker.gctune import GcPolicy
 from streams.worker.resolve import AccountPartitioner, ResolveStep, UserMap
 from streams.worker.score import AlertRecord, ScoreStep
 from streams.worker.transport import commit_in_agents, records_of
@@ -88,8 +89,10 @@ async def send_all(app: faust.App, records: Sequence[Out],
         await asyncio.gather(*futures)
 
 
-def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score_step: ScoreStep) -> None:
-    """Register `resolve`, `score` (and with `cfg.live` the wall-clock sweep) onto `app`."""
+def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score_step: ScoreStep,
+                    gc_policy: GcPolicy | None = None) -> None:
+    """Register `resolve`, `score` (and with `cfg.live` the wall-clock sweep) onto `app`; tell
+    `gc_policy` when partitions are about to be revoked and when the assigned ones are restored."""
     names = cfg.names
     skew_us = int(cfg.settings.max_future_skew_seconds * 1_000_000)
     users, states = topology.users, topology.states
@@ -187,6 +190,8 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
+        if gc_policy is not None and revoked:
+            gc_policy.before_revoke()  # Faust's full gc.collect() on revocation sees everything
         for tp in revoked:
             if tp.topic == names.scored:
                 score_step.revoke(tp.partition)
@@ -203,6 +208,8 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
                     score_anchors.setdefault(tp.partition, PartitionAnchor(names.scored, tp.partition))
         except Exception:  # the lazy restore at the partition's next record still happens
             log.exception("eager restore after the rebalance failed")
+        if gc_policy is not None:
+            gc_policy.after_restore()  # the restored state: out of every later full collection
 
     if cfg.live:
         @app.timer(interval=cfg.live_interval)  # type: ignore[untyped-decorator]

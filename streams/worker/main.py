@@ -9,6 +9,7 @@ import faust
 from streams.worker import commits, metrics, transport
 from streams.worker.agents import register_agents
 from streams.worker.app import WorkerConfig, create_app, declare
+from streams.worker.gctune import GcPolicy
 from streams.worker.score import ScoreStep
 from streams.worker.web import register_web
 
@@ -20,9 +21,17 @@ def build_worker(cfg: WorkerConfig) -> faust.App:
     states = topology.states
     score_step = ScoreStep(cfg.model, cfg.sweep_seconds, load=lambda partition: states.items(),
                            on_restore=metrics.track)
-    register_agents(app, cfg, topology, score_step)
+    s = cfg.settings
+    gc_policy = GcPolicy(s.worker_gc_freeze_seconds, s.worker_gc_threshold)
+    gc_policy.apply()
+    register_agents(app, cfg, topology, score_step, gc_policy)
+    if gc_policy.freezing:
+        @app.timer(interval=gc_policy.freeze_seconds)  # type: ignore[untyped-decorator]
+        async def gc_freeze() -> None:
+            gc_policy.freeze()
+
     metrics.bind(score_step, app.tables)
-    s, names = cfg.settings, cfg.names
+    names = cfg.names
     monitor = register_web(app, s.bootstrap, [names.events, names.scored], lag_interval=s.lag_interval,
                            lag_samples=s.lag_samples, lag_allowed=s.lag_allowed)
     commits.install(app, s.worker_commit_stall_seconds, monitor)
