@@ -12,9 +12,10 @@ permanent generation are never walked again; reference counting still frees them
 - after every rebalance, once the assigned partitions' state is restored (`after_restore`);
 - every `freeze_seconds`, from a timer on the event loop (between batches), so a full pass only
   ever walks what was allocated and kept since the last freeze;
-- before a rebalance revokes partitions (`before_revoke`) everything is unfrozen again: Faust
-  closes the revoked partitions' RocksDB databases and runs `gc.collect()` there, and
-  processing is stopped anyway; that full pass also frees any cycle frozen while in use.
+- when a rebalance revokes partitions (`before_revoke`) everything is unfrozen again, and
+  nothing is frozen until the restore after it: Faust closes the revoked partitions' RocksDB
+  databases and runs `gc.collect()` meanwhile, and processing is stopped anyway; that full pass
+  also frees any cycle frozen while in use.
 
 The cost: an object that was alive at a freeze and later becomes garbage *in a reference
 cycle* is only freed at the next rebalance (or never, on a worker that is never rebalanced).
@@ -95,6 +96,7 @@ class GcPolicy:
     def __init__(self, freeze_seconds: float, threshold: tuple[int, int, int] | None = None) -> None:
         self.freeze_seconds = freeze_seconds
         self.threshold = threshold
+        self.rebalancing = False  # from a revocation to the restore after it: no freezing
 
     @property
     def freezing(self) -> bool:
@@ -106,12 +108,16 @@ class GcPolicy:
         install_metrics()
 
     def freeze(self) -> None:
-        if self.freezing:
+        if self.freezing and not self.rebalancing:
             gc.freeze()
 
     def after_restore(self) -> None:
+        self.rebalancing = False
         self.freeze()
 
     def before_revoke(self) -> None:
+        """Unfreeze, and freeze nothing until the rebalance's restore: Faust's `gc.collect()`
+        when it closes the revoked partitions' databases must see every object."""
+        self.rebalancing = True
         if self.freezing:
             gc.unfreeze()
