@@ -191,7 +191,7 @@ def register_agents(app: faust.App, cfg: WorkerConfig, topology: Topology, score
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(app: faust.App, revoked: Any, **kwargs: Any) -> None:
         if gc_policy is not None and revoked:
-            gc_policy.before_revoke()  # Faust's full gc.collect() on revocation sees everything
+            gc_policy.before_revoke()  # (done at the rebalance's start already: gctune.RebalanceSensor)
         for tp in revoked:
             if tp.topic == names.scored:
                 score_step.revoke(tp.partition)

@@ -12,10 +12,11 @@ permanent generation are never walked again; reference counting still frees them
 - after every rebalance, once the assigned partitions' state is restored (`after_restore`);
 - every `freeze_seconds`, from a timer on the event loop (between batches), so a full pass only
   ever walks what was allocated and kept since the last freeze;
-- when a rebalance revokes partitions (`before_revoke`) everything is unfrozen again, and
-  nothing is frozen until the restore after it: Faust closes the revoked partitions' RocksDB
-  databases and runs `gc.collect()` meanwhile, and processing is stopped anyway; that full pass
-  also frees any cycle frozen while in use.
+- when a rebalance starts (`before_revoke`, from `RebalanceSensor`) everything is unfrozen
+  again, and nothing is frozen until the restore after it: Faust's revocation waits for the
+  agents' in-flight messages with `gc.collect()` and closes the revoked partitions' RocksDB
+  databases with another, and processing is stopped anyway; those full passes also free any
+  cycle frozen while in use.
 
 The cost: an object that was alive at a freeze and later becomes garbage *in a reference
 cycle* is only freed at the next rebalance (or never, on a worker that is never rebalanced).
@@ -30,6 +31,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import faust
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -121,3 +123,18 @@ class GcPolicy:
         self.rebalancing = True
         if self.freezing:
             gc.unfreeze()
+
+
+class RebalanceSensor(faust.Sensor):
+    """Tells the policy when a rebalance starts: Faust calls its sensors' `on_rebalance_start`
+    from the consumer's revocation callback, before it waits for the agents' in-flight
+    messages (`Consumer.wait_empty`), which runs `gc.collect()` to free messages dropped from
+    the agents' buffers; frozen, such a message would never be freed and the wait never end."""
+
+    def __init__(self, policy: GcPolicy) -> None:
+        super().__init__()
+        self.policy = policy
+
+    def on_rebalance_start(self, app: Any) -> dict[str, Any]:
+        self.policy.before_revoke()
+        return super().on_rebalance_start(app)

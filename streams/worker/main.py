@@ -9,7 +9,7 @@ import faust
 from streams.worker import commits, metrics, transport
 from streams.worker.agents import register_agents
 from streams.worker.app import WorkerConfig, create_app, declare
-from streams.worker.gctune import GcPolicy
+from streams.worker.gctune import GcPolicy, RebalanceSensor
 from streams.worker.score import ScoreStep
 from streams.worker.web import register_web
 
@@ -26,6 +26,8 @@ def build_worker(cfg: WorkerConfig) -> faust.App:
     gc_policy.apply()
     register_agents(app, cfg, topology, score_step, gc_policy)
     if gc_policy.freezing:
+        app.sensors.add(RebalanceSensor(gc_policy))
+
         @app.timer(interval=gc_policy.freeze_seconds)  # type: ignore[untyped-decorator]
         async def gc_freeze() -> None:
             gc_policy.freeze()

@@ -83,3 +83,30 @@ def test_the_settings_read_the_gc_variables(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PULSE_WORKER_GC_FREEZE_SECONDS", "-1")
     with pytest.raises(ValueError, match="worker_gc_freeze_seconds"):
         Settings()
+
+
+def test_the_rebalance_sensor_unfreezes_at_the_start_of_a_rebalance() -> None:
+    from streams.worker.gctune import RebalanceSensor
+
+    policy = GcPolicy(1.0)
+    policy.after_restore()
+    assert gc.get_freeze_count() > 0
+    state = RebalanceSensor(policy).on_rebalance_start(None)
+    assert gc.get_freeze_count() == 0 and policy.rebalancing
+    assert "time_start" in state  # Faust's own sensor state is kept
+    policy.freeze()
+    assert gc.get_freeze_count() == 0  # until the restore
+
+
+def test_faust_calls_sensors_at_the_start_of_a_revocation_before_waiting_for_the_agents() -> None:
+    """What RebalanceSensor relies on in faust-streaming (fails loudly if an upgrade moves it)."""
+    import inspect
+
+    from faust.app.base import App
+    from faust.transport.drivers.aiokafka import ConsumerRebalanceListener
+
+    revoked = inspect.getsource(ConsumerRebalanceListener.on_partitions_revoked)
+    assert revoked.index("app.on_rebalance_start()") < revoked.index("thread.on_partitions_revoked(")
+    assert "self.sensors.on_rebalance_start(self)" in inspect.getsource(App.on_rebalance_start)
+    body = inspect.getsource(App._on_partitions_revoked)
+    assert "_consumer_wait_empty" in body
