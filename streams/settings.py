@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     # state again (0: never freeze); `worker_gc_threshold`, e.g. PULSE_WORKER_GC_THRESHOLD='[700,10,10]',
     # replaces gc.set_threshold's values (default: Python's)
     worker_gc_freeze_seconds: float = Field(default=1.0, ge=0)
+    worker_gc_thaw_seconds: float = Field(default=3600.0, ge=0)  # unfreeze + one full collection (0: never)
     worker_gc_threshold: tuple[int, int, int] | None = None
 
     # pulse ingest (streams/ingest): the Segment-compatible HTTP intake

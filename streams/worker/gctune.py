@@ -19,7 +19,8 @@ permanent generation are never walked again; reference counting still frees them
   cycle frozen while in use.
 
 The cost: an object that was alive at a freeze and later becomes garbage *in a reference
-cycle* is only freed at the next rebalance (or never, on a worker that is never rebalanced).
+cycle* is only freed at the next rebalance or the next thaw: every `thaw_seconds` the policy
+unfreezes everything and runs one full collection (one long pause) before freezing again.
 `freeze_seconds = 0` turns freezing off. `threshold` (optional) replaces `gc.set_threshold`'s
 three values. `pulse_gc_pause_seconds{generation}` measures every collection's pause.
 """
@@ -95,10 +96,13 @@ class GcPolicy:
     """What the worker does with the collector: `apply` at start-up, then `freeze` every
     `freeze_seconds` (a timer of the worker), `after_restore` and `before_revoke` (agents)."""
 
-    def __init__(self, freeze_seconds: float, threshold: tuple[int, int, int] | None = None) -> None:
+    def __init__(self, freeze_seconds: float, threshold: tuple[int, int, int] | None = None,
+                 thaw_seconds: float = 0) -> None:
         self.freeze_seconds = freeze_seconds
         self.threshold = threshold
+        self.thaw_seconds = thaw_seconds  # unfreeze + one full collection this often (0: never)
         self.rebalancing = False  # from a revocation to the restore after it: no freezing
+        self.last_thaw = time.monotonic()
 
     @property
     def freezing(self) -> bool:
@@ -110,8 +114,18 @@ class GcPolicy:
         install_metrics()
 
     def freeze(self) -> None:
-        if self.freezing and not self.rebalancing:
-            gc.freeze()
+        if not self.freezing or self.rebalancing:
+            return
+        if self.thaw_seconds > 0 and time.monotonic() - self.last_thaw >= self.thaw_seconds:
+            self.thaw()
+        gc.freeze()
+
+    def thaw(self) -> int:
+        """Unfreeze and run one full collection (one long pause): frees the cycles that became
+        garbage while frozen. Returns the objects it freed."""
+        self.last_thaw = time.monotonic()
+        gc.unfreeze()
+        return gc.collect()
 
     def after_restore(self) -> None:
         self.rebalancing = False

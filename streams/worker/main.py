@@ -22,7 +22,7 @@ def build_worker(cfg: WorkerConfig) -> faust.App:
     score_step = ScoreStep(cfg.model, cfg.sweep_seconds, load=lambda partition: states.items(),
                            on_restore=metrics.track)
     s = cfg.settings
-    gc_policy = GcPolicy(s.worker_gc_freeze_seconds, s.worker_gc_threshold)
+    gc_policy = GcPolicy(s.worker_gc_freeze_seconds, s.worker_gc_threshold, s.worker_gc_thaw_seconds)
     gc_policy.apply()
     register_agents(app, cfg, topology, score_step, gc_policy)
     if gc_policy.freezing:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -76,6 +78,7 @@ def test_every_collection_s_pause_is_observed_by_generation() -> None:
 def test_the_settings_read_the_gc_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().worker_gc_freeze_seconds == 1.0
     assert Settings().worker_gc_threshold is None
+    assert Settings().worker_gc_thaw_seconds == 3600.0
     monkeypatch.setenv("PULSE_WORKER_GC_FREEZE_SECONDS", "0")
     monkeypatch.setenv("PULSE_WORKER_GC_THRESHOLD", "[50000, 20, 100]")
     s = Settings()
@@ -110,3 +113,24 @@ def test_faust_calls_sensors_at_the_start_of_a_revocation_before_waiting_for_the
     assert "self.sensors.on_rebalance_start(self)" in inspect.getsource(App.on_rebalance_start)
     body = inspect.getsource(App._on_partitions_revoked)
     assert "_consumer_wait_empty" in body
+
+
+def test_a_thaw_frees_the_cycles_that_became_garbage_while_frozen() -> None:
+    class Node:
+        other: Any
+
+    policy = GcPolicy(1.0, thaw_seconds=3600)
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a reference cycle, alive at the freeze
+    alive = weakref.ref(a)
+    policy.freeze()
+    del a, b  # garbage now, but frozen
+    gc.collect()
+    assert alive() is not None  # no collection sees a frozen cycle
+    policy.freeze()  # within thaw_seconds: no thaw
+    gc.collect()
+    assert alive() is not None
+    policy.last_thaw -= 3600
+    policy.freeze()  # thaw_seconds passed: unfreeze, one full collection, then freeze again
+    assert alive() is None
+    assert gc.get_freeze_count() > 0
