@@ -55,6 +55,7 @@ class OwedCommits:
     """Mixin for a Faust Consumer class: see the module doc."""
 
     commit_timeout = 60.0
+    seek_epoch = 0  # +1 at every revocation and seek: the drain loop's "the read epoch"
     commit_inner: asyncio.Future[Any] | None = None
     abandoned_commits = 0
     refused_commits = 0

@@ -159,6 +159,7 @@ class FastConsumer(OwedCommits, stock.Consumer):
     suspended = 0
     coalesced_batches = 0
     coalesced_records = 0
+    kept_seek_offsets = 0  # deliveries that ended after a rebalance: the seek's read offset kept
     commit_started: float | None = None  # monotonic start of the running commit (streams/worker/commits.py)
     commits = 0
     commit_task: asyncio.Task[Any] | None = None
@@ -249,7 +250,10 @@ class FastConsumer(OwedCommits, stock.Consumer):
                             num_since_yield = 0
 
                         offset = message.offset
+                        # -- Pulse: the read epoch (stock reads the read offset only) --
+                        epoch = self.seek_epoch
                         r_offset = get_read_offset(tp)
+                        # -- end Pulse --
                         if r_offset is None or offset >= r_offset:
                             gap = offset - (r_offset or 0)
                             # We have a gap in income messages
@@ -277,7 +281,17 @@ class FastConsumer(OwedCommits, stock.Consumer):
                                     _Resume(coro, first), self.suspend_flow.wait()
                                 )
                             # -- end Pulse --
-                            set_read_offset(tp, offset)
+                            # -- Pulse: the read offset (stock sets it unconditionally). A
+                            #    rebalance while the callback ran (revoke pops the read offset,
+                            #    the new assignment's seek sets it to the committed offset) wins:
+                            #    this message was fetched before it, and its offset would hide
+                            #    the re-fetched records behind it, so the commit never passes
+                            #    them (docs/faust.md, section 6) --
+                            if self.seek_epoch == epoch:
+                                set_read_offset(tp, offset)
+                            else:
+                                self.kept_seek_offsets += 1
+                            # -- end Pulse --
                         else:
                             self.log.dev(
                                 "DROPPED MESSAGE ROFF %r: k=%r v=%r",

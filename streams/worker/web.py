@@ -85,6 +85,7 @@ def register_web(app: faust.App, bootstrap: str, topics: list[str], *, lag_inter
                           "suspended": getattr(consumer, "suspended", None),
                           "coalesced_batches": getattr(consumer, "coalesced_batches", None),
                           "coalesced_records": getattr(consumer, "coalesced_records", None),
+                          "kept_seek_offsets": getattr(consumer, "kept_seek_offsets", None),
                           "commits": getattr(consumer, "commits", None),
                           "refused_commits": getattr(consumer, "refused_commits", None),
                           "abandoned_commits": getattr(consumer, "abandoned_commits", None),

@@ -33,6 +33,13 @@ def consumer_view(p: Pipeline) -> dict[str, Any]:
     return httpx.get(f"http://127.0.0.1:{p.web_port}/pulse/consumer", timeout=10).json()  # type: ignore[no-any-return]
 
 
+def _view_or_why(p: Pipeline) -> Any:
+    try:
+        return consumer_view(p)
+    except (httpx.HTTPError, ValueError) as exc:
+        return f"not answering: {exc!r}"
+
+
 def wait_for(what: str, check: Any, timeout: float = 120.0, every: float = 0.2) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,7 +167,11 @@ def test_a_second_worker_joining_and_leaving_mid_stream_gives_replays_answers(pi
             chunk = tmp_path / f"day-{n}.jsonl"
             chunk.write_bytes(b"\n".join(day) + b"\n")
             a.produce(chunk)
-            a.wait_caught_up(settle=0.5)
+            try:
+                a.wait_caught_up(settle=0.5)
+            except TimeoutError as exc:  # say where each worker's commit bookkeeping stands
+                views = {name: _view_or_why(p) for name, p in (("first", a), ("second", b))}
+                raise AssertionError(f"day {n} of {len(days)}: {exc}; /pulse/consumer: {views}") from None
         b_log = (tmp_path / "second" / "worker.log")
         assert b.proc is not None and b.proc.returncode is not None, "the second worker did not stop"
         scores, changes, _ = core_run(events, model)

@@ -21,6 +21,8 @@ from streams.worker.transport import FastConsumer, _Resume
 STOCK = {
     "the delivery": "await self.wait_first(callback(message), self.suspend_flow.wait())",
     "the gap test": "if gap > 1 and r_offset:",
+    "the read epoch": "r_offset = get_read_offset(tp)",
+    "the read offset": "set_read_offset(tp, offset)",
 }
 
 
