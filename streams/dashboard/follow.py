@@ -253,9 +253,9 @@ class Follower:
         allowed = self.budget.available(now, limited)
         if allowed <= 0.0:
             return 0
-        # (the slice is timed with the wall clock: a CPU-time clock read is a system call, 0.75 us
-        # here against 0.06 us, and read after every derivation it stood out in py-spy; the CPU
-        # actually used, read once per slice, is what is spent)
+        # (the slice is timed with the wall clock: a CPU-time clock read is a system call, far
+        # dearer than a wall-clock read, and read after every derivation it stood out in py-spy
+        # (docs/benchmarks.md); the CPU actually used, read once per slice, is what is spent)
         t0, w0 = time.thread_time(), time.perf_counter()
         until = w0 + min(allowed, self.slice_seconds)
         n = 0

@@ -2,9 +2,10 @@
 
 The worker holds its partitions' state (tens of thousands of accounts) as many small, long-lived
 objects. Python's cyclic collector walks every object of its oldest generation in a full (gen-2)
-collection, which it starts each time that generation has grown by a quarter: with 50,000
-accounts a full pass stopped the event loop for 200 - 240 ms, every few seconds while the
-state grew, and found nothing to free (docs/benchmarks.md "Garbage collection pauses").
+collection, which it starts each time that generation has grown by a quarter: with tens of
+thousands of accounts a full pass stops the event loop long enough to show in the alert latency,
+every few seconds while the state grows, and finds nothing to free (measured in
+docs/benchmarks.md "Garbage collection pauses").
 
 `GcPolicy` takes the state out of those passes with `gc.freeze()` (objects moved to the
 permanent generation are never walked again; reference counting still frees them as usual):
