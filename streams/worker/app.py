@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from mode.utils.objects import cached_property
 
 from scoring.model import Model
 from streams.kafka import hide_sasl_bytes, ssl_context
@@ -89,6 +90,16 @@ def faust_auth(s: Settings) -> dict[str, Any]:
     return {"broker_credentials": creds}
 
 
+class WorkerApp(faust.App):
+    """`faust.App` with Pulse's flow control (streams/worker/flowcontrol.py); nothing else differs."""
+
+    @cached_property
+    def flow_control(self) -> Any:  # stock: FlowControlEvent(loop=self.loop)
+        from streams.worker.flowcontrol import KeepCurrentFlowControl
+
+        return KeepCurrentFlowControl(self, loop=self.loop)
+
+
 def create_app(cfg: WorkerConfig) -> faust.App:
     """The Faust app of the worker (its id is `TopicNames.worker_app`), not started."""
     s, names = cfg.settings, cfg.names
@@ -98,7 +109,7 @@ def create_app(cfg: WorkerConfig) -> faust.App:
 
     transport.register()  # the aiokafka transport with Pulse's drain loop (streams/worker/transport.py)
     brokers = ";".join(f"{transport.SCHEME}://{b.strip()}" for b in s.bootstrap.split(","))
-    return faust.App(
+    return WorkerApp(
         names.worker_app,
         broker=brokers,
         store="rocksdb://",

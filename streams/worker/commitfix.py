@@ -55,7 +55,7 @@ class OwedCommits:
     """Mixin for a Faust Consumer class: see the module doc."""
 
     commit_timeout = 60.0
-    seek_epoch = 0  # +1 at every revocation and seek: the drain loop's "the read epoch"
+    seek_epoch = 0  # +1 at every revocation and at both ends of a seek (seekfence.py): "the read epoch"
     commit_inner: asyncio.Future[Any] | None = None
     abandoned_commits = 0
     refused_commits = 0
@@ -68,7 +68,6 @@ class OwedCommits:
         if "handed_out" not in self.__dict__:
             self.handed_out: dict[Any, int] = {}
             self.seeked: dict[Any, int | None] = {}
-            self.seek_epoch = 0
         return self.handed_out, self.seeked
 
     def _new_offset(self, tp: Any) -> int | None:

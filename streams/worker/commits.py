@@ -106,11 +106,15 @@ class CommitWatch:
         self.stalled: dict[str, float] = {}  # tp -> when the committed offset last moved
         self.warnings = 0
 
-    def check(self, rows: list[dict[str, Any]], awaits: Callable[[], list[str]] = list) -> None:
+    def check(self, rows: list[dict[str, Any]], awaits: Callable[[], list[str]] = list,
+              committing: Callable[[str], bool] = lambda topic: True) -> None:
+        """`committing(topic)`: whether the group commits that topic's offsets (the worker passes
+        Faust's `acks_enabled_for`; a table's changelog is read, by recovery and standbys, but
+        never committed, so its committed offset never moves)."""
         now = self.clock()
         seen = set()
         for r in rows:
-            if not r["assigned"]:
+            if not r["assigned"] or not committing(r["topic"]):
                 continue
             tp, read = r["tp"], r["read"]
             committed = r["broker_committed"] if r.get("broker_committed") is not None else r["committed"]
@@ -185,7 +189,7 @@ def install(app: Any, stall_seconds: float, monitor: Any = None) -> CommitWatch:
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def commit_watch() -> None:
         watch.check(bookkeeping(app.consumer, broker=broker_committed(monitor)),
-                    lambda: commit_awaits(app.consumer))
+                    lambda: commit_awaits(app.consumer), app.topics.acks_enabled_for)
 
     if _collector:  # one collector per process (tests build several apps)
         _collector[0].consumer = lambda: app.consumer

@@ -55,6 +55,7 @@ from faust.transport.drivers import aiokafka as stock
 from mode import Service
 
 from streams.worker.commitfix import OwedCommits
+from streams.worker.seekfence import SeekFence
 
 SCHEME = "pulse+kafka"
 #: faust-streaming versions whose `Consumer._drain_messages` this module was checked against
@@ -151,9 +152,10 @@ class ConsumerThread(stock.AIOKafkaConsumerThread):
         return await self._ensure_consumer().end_offsets(partitions)
 
 
-class FastConsumer(OwedCommits, stock.Consumer):
-    """aiokafka Consumer whose drain loop steps each record's callback once before racing it, and
-    whose commits cannot stall (`OwedCommits`, streams/worker/commitfix.py)."""
+class FastConsumer(SeekFence, OwedCommits, stock.Consumer):
+    """aiokafka Consumer whose drain loop steps each record's callback once before racing it,
+    whose commits cannot stall (`OwedCommits`, streams/worker/commitfix.py), and which delivers
+    nothing fetched across a seek (`SeekFence`, streams/worker/seekfence.py)."""
 
     fast = 0
     suspended = 0
@@ -250,8 +252,12 @@ class FastConsumer(OwedCommits, stock.Consumer):
                             num_since_yield = 0
 
                         offset = message.offset
-                        # -- Pulse: the read epoch (stock reads the read offset only) --
+                        # -- Pulse: the read epoch (stock reads the read offset only). A seek or
+                        #    revocation that began since this batch was fetched fences the rest
+                        #    of it: not delivered, the partition seeked back (seekfence.py) --
                         epoch = self.seek_epoch
+                        if acks_enabled_for(message.topic) and self.fenced(tp):
+                            continue
                         r_offset = get_read_offset(tp)
                         # -- end Pulse --
                         if r_offset is None or offset >= r_offset:

@@ -93,6 +93,27 @@ def test_no_warning_when_nothing_waits_past_the_committed_offset(caplog: pytest.
     assert watch.warnings == 1
 
 
+def test_a_changelog_partition_is_not_watched(caplog: pytest.LogCaptureFixture) -> None:
+    """A standby reads a table's changelog without ever committing it: no stall to report (a
+    worker with a standby logged one for each changelog partition, 30 s after every rebalance)."""
+    c, clock = Consumer(), Clock()
+    log_tp = TP("worker-account-state-changelog", 0)
+    c.tps = {EV, log_tp}
+    c._read_offset[log_tp] = 64  # read by the standby, committed offset None for good
+    c._committed_offset[EV], c._read_offset[EV] = 100, 500  # and a real stall beside it
+    watch = CommitWatch(5.0, clock)
+    caplog.set_level(logging.WARNING, logger="pulse.commits")
+    for t in range(30):
+        clock.t = float(t)
+        watch.check(_rows(c), committing=lambda topic: topic == "events")
+    assert watch.warnings == 1 and "events[0]" in caplog.records[0].getMessage()
+    unfiltered = CommitWatch(5.0, clock)  # the filter is what keeps the changelog out
+    for t in range(30, 60):
+        clock.t = float(t)
+        unfiltered.check(_rows(c))
+    assert unfiltered.warnings == 2
+
+
 def test_a_revoked_partition_starts_afresh() -> None:
     c, clock = Consumer(), Clock()
     watch = CommitWatch(5.0, clock)
