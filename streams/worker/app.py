@@ -21,6 +21,7 @@ from scoring.model import Model
 from streams.kafka import hide_sasl_bytes, ssl_context
 from streams.settings import Settings
 from streams.topics import ACCOUNT_STATE_TABLE, USER_ACCOUNTS_TABLE, TopicNames
+from streams.worker.flowcontrol import KeepCurrentFlowControl
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,8 +96,6 @@ class WorkerApp(faust.App):
 
     @cached_property
     def flow_control(self) -> Any:  # stock: FlowControlEvent(loop=self.loop)
-        from streams.worker.flowcontrol import KeepCurrentFlowControl
-
         return KeepCurrentFlowControl(self, loop=self.loop)
 
 

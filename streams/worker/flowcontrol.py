@@ -11,7 +11,8 @@ them, so the partition's commit cannot pass them, and the fetcher does not retur
 
 The clear on resume exists for records delivered before the rebalance. Those carry an older
 `generation_id` (stamped by the consumer when it fetched them); Faust's streams skip such events
-anyway (`Stream._c_aiter`, faust/streams.py:1287), and a revocation already clears the buffers
+anyway (`Stream._py_aiter`, faust/streams.py:1287, and the Cython iterator that runs when it is
+built, faust/_cython/streams.pyx:182), and a revocation already clears the buffers
 when it suspends the flow. `KeepCurrentFlowControl.resume` therefore drops what stock drops
 except the events of the consumer's current generation on committing (acking) topics, keeps
 those in order, and wakes the puts waiting for room instead of cancelling them (a cancelled put

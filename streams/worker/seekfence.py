@@ -18,9 +18,8 @@ revocation, so it registers no gap) and sets the read offset to the last one; st
 the committed offset over it. The fetcher is past those records and will not return them again,
 while the commit bookkeeping believes they were never read: their ack sits above the committed
 offset with nothing between (`_new_offset`: `min(acked) - committed > 1`), and the partition's
-commit stays where it is. tests/integration/test_worker_transport.py's rebalance test saw exactly
-this: records 261..298 delivered during the seek, the read offset set back to 260, the group's
-committed offset stuck at 260.
+commit stays where it is. tests/integration/test_worker_transport.py's rebalance test hit exactly
+this (docs/faust.md section 7 gives the offsets it was caught at).
 
 `SeekFence` (a mixin before `OwedCommits` and the stock consumer):
 
@@ -113,11 +112,11 @@ class SeekFence:
         for tp in todo:
             if tp not in assigned:
                 continue  # revoked meanwhile: its next owner starts at the committed offset
-            offset = self._committed_offset.get(tp)
+            offset = self._committed_offset.get(tp) or 0  # None: nothing committed, from the start
             self.reseeks += 1
             self.log.info("Records of %r fetched across a seek were not delivered: seeking back to %r",
-                          tp, offset or 0)
+                          tp, offset)
             try:
-                await self.seek(tp, offset or 0)  # type: ignore[attr-defined]
+                await self.seek(tp, offset)  # type: ignore[attr-defined]
             except Exception as exc:  # a revocation racing the seek: the new assignment's seek decides
                 self.log.warning("Seek of %r back to %r after a fenced fetch failed: %r", tp, offset, exc)
